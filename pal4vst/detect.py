@@ -1,0 +1,250 @@
+"""Artifact detection at each image's own resolution.
+
+Preprocessing is the release's (MMSegmentation's test pipeline): RGB, resize to 512x512 ignoring
+the aspect ratio (bilinear, as ``cv2.INTER_LINEAR`` on uint8), normalise with ImageNet mean/std,
+whole-image inference; the logits are resized bilinearly to 512 inside the model and then to the
+original size before the softmax, as MMSegmentation's ``postprocess_result`` does.
+
+With two classes, softmax(class 1) = sigmoid(l1 - l0), and bilinear resizing is linear, so only
+the logit difference is resized: one full-resolution float map instead of two.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import LoadedModel, load_checkpoint
+from .images import ImageLike, to_rgb_uint8
+
+log = logging.getLogger(__name__)
+
+Input = Union[ImageLike, torch.Tensor]
+
+
+@dataclass
+class Detection:
+    """One image's result: ``prob`` float32 ``HxW`` in [0, 1], ``mask`` bool ``HxW``, and PAR."""
+
+    prob: np.ndarray
+    mask: np.ndarray
+
+    @property
+    def par(self) -> float:
+        """Perceptual Artifacts Ratio: artifact pixels / image pixels."""
+        return float(self.mask.mean()) if self.mask.size else 0.0
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)``."""
+        return self.mask.shape[1], self.mask.shape[0]
+
+
+def pick_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU."""
+    if device in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def cpu_supports_bf16() -> bool:
+    """True where the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """``auto``: bf16 on GPUs that support it (else fp16) and on CPUs with native bf16; else fp32."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
+             "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+    if dtype not in (None, "auto"):
+        if dtype not in names:
+            raise ValueError(f"unknown dtype {dtype!r}; use auto, fp32, fp16 or bf16")
+        return names[dtype]
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_supports_bf16():
+        return torch.bfloat16
+    return torch.float32
+
+
+class Detector:
+    """Runs a PAL4VST model on images of any size and returns :class:`Detection` objects.
+
+    Args:
+        model: a :class:`LoadedModel`, or a path / release name resolved by :mod:`pal4vst.weights`.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``...
+        dtype: ``auto`` (bf16 where the hardware has it), ``fp32``, ``fp16`` or ``bf16``; weights
+            stay fp32 and the forward pass runs under autocast.
+        threshold: artifact probability above which a pixel is marked; 0.5 is the argmax.
+        mode: ``whole`` (the release's 512x512 resize) or ``tiled`` (overlapping windows at the
+            image's own scale, for large images with small artifacts).
+        max_batch: images per forward pass.
+    """
+
+    def __init__(
+        self,
+        model: LoadedModel | str | Path,
+        device: str | torch.device | None = "auto",
+        dtype: str | torch.dtype | None = "auto",
+        threshold: float = 0.5,
+        mode: str = "whole",
+        max_batch: int = 4,
+        tile_overlap: int = 128,
+    ) -> None:
+        if not isinstance(model, LoadedModel):
+            from .weights import resolve
+
+            model = load_checkpoint(resolve(model))
+        if mode not in ("whole", "tiled"):
+            raise ValueError(f"mode must be 'whole' or 'tiled', not {mode!r}")
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], not {threshold}")
+        self.loaded = model
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype, self.device)
+        self.threshold = threshold
+        self.mode = mode
+        self.max_batch = max(1, int(max_batch))
+        self.size = model.config.input_size
+        self.tile_overlap = min(int(tile_overlap), self.size // 2)
+        self.module = model.module.to(self.device).eval()
+        self._mean = torch.tensor(model.config.mean, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(model.config.std, device=self.device).view(1, 3, 1, 1)
+        if model.output == "labels":
+            log.warning("%s gives labels only: the probability map is the 0/1 mask", model.source)
+
+    # ---------------------------------------------------------------- public API
+    def __call__(self, images: Input | Sequence[Input]) -> Detection | list[Detection]:
+        """Detect on one image (returns a Detection) or a sequence / BHWC tensor (returns a list)."""
+        if isinstance(images, torch.Tensor) and images.ndim == 4:
+            return self.detect_batch(list(images))
+        if isinstance(images, (list, tuple)):
+            return self.detect_batch(list(images))
+        return self.detect_batch([images])[0]
+
+    def detect_batch(self, images: Sequence[Input]) -> list[Detection]:
+        """Detect on several images, in forward passes of at most ``max_batch``."""
+        results: list[Detection] = []
+        for start in range(0, len(images), self.max_batch):
+            chunk = images[start:start + self.max_batch]
+            if self.mode == "tiled":
+                results.extend(self._tiled(img) for img in chunk)
+            else:
+                results.extend(self._whole(chunk))
+        return results
+
+    def logit_difference(self, batch: torch.Tensor) -> torch.Tensor:
+        """Model output for a normalised ``[B, 3, S, S]`` batch as ``l1 - l0`` (``[B, 1, S, S]``, fp32)."""
+        with torch.inference_mode(), self._autocast():
+            out = self.module(batch)
+        if self.loaded.output == "labels":
+            return out.float() * 2.0 - 1.0
+        return (out[:, 1:2] - out[:, 0:1]).float()
+
+    # ---------------------------------------------------------------- internals
+    def _autocast(self):
+        enabled = self.dtype != torch.float32
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=enabled)
+
+    def _as_uint8_or_tensor(self, image: Input) -> np.ndarray | torch.Tensor:
+        if isinstance(image, torch.Tensor):
+            if image.ndim == 2:
+                image = image[..., None]
+            if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
+                raise ValueError(f"tensor images must be HxWxC (ComfyUI layout); got shape {tuple(image.shape)}")
+            return image
+        return to_rgb_uint8(image)
+
+    def _resize_normalise(self, image: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
+        if isinstance(image, np.ndarray):
+            small = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+            x = torch.from_numpy(small).to(self.device).permute(2, 0, 1)[None].float()
+        else:
+            t = image.to(self.device, torch.float32)
+            t = t.expand(-1, -1, 3) if t.shape[-1] == 1 else t[..., :3]
+            x = t.permute(2, 0, 1)[None].clamp(0, 1) * 255.0
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).round()
+        return (x - self._mean) / self._std
+
+    def _finish(self, diff: torch.Tensor, height: int, width: int) -> Detection:
+        """``diff`` ``[1, 1, h, w]`` logit difference -> probability and mask at ``height x width``."""
+        if self.loaded.output == "labels":
+            up = F.interpolate(diff, size=(height, width), mode="nearest")
+        else:
+            up = F.interpolate(diff, size=(height, width), mode="bilinear", align_corners=False)
+        d = up[0, 0]
+        mask = d > 0 if self.threshold == 0.5 else torch.sigmoid(d) > self.threshold
+        prob = torch.sigmoid(d, out=d) if self.loaded.output == "logits" else mask.float()
+        return Detection(prob=prob.cpu().numpy(), mask=mask.cpu().numpy())
+
+    def _whole(self, images: Sequence[Input]) -> list[Detection]:
+        prepared = [self._as_uint8_or_tensor(im) for im in images]
+        batch = torch.cat([self._resize_normalise(im, self.size) for im in prepared])
+        diff = self.logit_difference(batch)
+        return [self._finish(diff[i:i + 1], im.shape[0], im.shape[1]) for i, im in enumerate(prepared)]
+
+    def _tiled(self, image: Input) -> Detection:
+        img = self._as_uint8_or_tensor(image)
+        if isinstance(img, torch.Tensor):
+            img = np.round(img[..., :3].clamp(0, 1).cpu().numpy() * 255).astype(np.uint8)
+            if img.shape[2] == 1:
+                img = np.repeat(img, 3, axis=2)
+        h, w = img.shape[:2]
+        s = self.size
+        if min(h, w) < s:  # too small to tile: the whole-image path is the release's behaviour
+            return self._whole([img])[0]
+        ys, xs = tile_starts(h, s, self.tile_overlap), tile_starts(w, s, self.tile_overlap)
+        acc = torch.zeros((h, w), device=self.device)
+        weight = torch.zeros((h, w), device=self.device)
+        ramp = _tile_weight(s, self.tile_overlap, self.device)
+        boxes = [(y, x) for y in ys for x in xs]
+        for i in range(0, len(boxes), self.max_batch):
+            group = boxes[i:i + self.max_batch]
+            batch = torch.cat([self._resize_normalise(img[y:y + s, x:x + s], s) for y, x in group])
+            diff = self.logit_difference(batch)
+            for (y, x), d in zip(group, diff):
+                acc[y:y + s, x:x + s] += d[0] * ramp
+                weight[y:y + s, x:x + s] += ramp
+        return self._finish((acc / weight)[None, None], h, w)
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Evenly spread window starts covering ``length`` with at least ``overlap`` pixels shared."""
+    if length <= tile:
+        return [0]
+    n = math.ceil((length - overlap) / (tile - overlap))
+    n = max(n, 2)
+    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+def _tile_weight(size: int, overlap: int, device: torch.device) -> torch.Tensor:
+    """A separable ramp that fades window borders over ``overlap`` pixels (never zero)."""
+    r = torch.ones(size, device=device)
+    if overlap > 0:
+        edge = (torch.arange(overlap, device=device, dtype=torch.float32) + 1.0) / (overlap + 1.0)
+        r[:overlap] = edge
+        r[-overlap:] = edge.flip(0)
+    return r[:, None] * r[None, :]
+
+
+def detect(images: Input | Iterable[Input], model: LoadedModel | str | Path, **kwargs) -> Detection | list[Detection]:
+    """One-shot helper: ``detect(image, "unified")``. Builds a :class:`Detector` each call."""
+    return Detector(model, **kwargs)(images)

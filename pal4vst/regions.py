@@ -1,0 +1,180 @@
+"""From an artifact mask to the regions to repair: threshold, grow/shrink, fill holes, drop specks,
+split into connected components (8-connectivity), merge neighbours whose crops overlap, cap.
+
+Everything works on uint8 masks with OpenCV; no float64 full-image copies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RegionOptions:
+    """How a mask becomes regions. Sizes are pixels of the original image.
+
+    ``grow`` dilates (negative: erodes) the mask; ``grow_percent`` adds that percentage of the
+    image's short side. ``min_area`` drops components smaller than that many pixels (measured
+    after growing). ``max_regions`` keeps the largest ones (0 keeps all). With ``merge``,
+    components whose zoom crops overlap become one region, so one inpaint covers neighbours.
+    """
+
+    threshold: float = 0.5
+    grow: int = 8
+    grow_percent: float = 0.0
+    fill_holes: bool = True
+    min_area: int = 16
+    max_regions: int = 0
+    merge: bool = True
+    context: float = 1.5
+    min_size: int = 64
+
+
+@dataclass
+class Region:
+    """A connected artifact region: bounding box ``(x0, y0, x1, y1)`` (exclusive end) and its mask
+    inside that box."""
+
+    bbox: tuple[int, int, int, int]
+    mask: np.ndarray = field(repr=False)
+
+    @property
+    def area(self) -> int:
+        return int(np.count_nonzero(self.mask))
+
+    @property
+    def longest_side(self) -> int:
+        x0, y0, x1, y1 = self.bbox
+        return max(x1 - x0, y1 - y0)
+
+
+def binarize(mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """uint8 0/1 mask from a bool, 0/1, 0/255 or probability mask (float: ``> threshold``)."""
+    m = np.asarray(mask)
+    if m.ndim == 3:
+        m = m[..., 0]
+    if m.dtype == np.bool_:
+        return m.view(np.uint8)
+    if np.issubdtype(m.dtype, np.floating):
+        return (m > threshold).astype(np.uint8)
+    if m.dtype == np.uint8 and m.max(initial=0) > 1:
+        return (m > 127).astype(np.uint8)
+    return (m > 0).astype(np.uint8)
+
+
+def grow_mask(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """Dilate (``pixels > 0``) or erode (``< 0``) a uint8 0/1 mask by a Euclidean radius."""
+    if pixels == 0 or not mask.any():
+        return mask
+    if pixels > 0:
+        if mask.all():
+            return mask
+        dist = cv2.distanceTransform(1 - mask, cv2.DIST_L2, cv2.DIST_MASK_5)
+        return (dist <= pixels).astype(np.uint8)
+    padded = cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_5)[1:-1, 1:-1]
+    return (dist > -pixels).astype(np.uint8)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill background areas fully enclosed by the mask."""
+    if not mask.any() or mask.all():
+        return mask
+    h, w = mask.shape
+    padded = np.zeros((h + 2, w + 2), np.uint8)
+    padded[1:-1, 1:-1] = mask
+    flood = padded.copy()
+    cv2.floodFill(flood, np.zeros((h + 4, w + 4), np.uint8), (0, 0), 1)
+    holes = flood[1:-1, 1:-1] == 0
+    out = mask.copy()
+    out[holes] = 1
+    return out
+
+
+def count_components(mask: np.ndarray) -> int:
+    """Number of 8-connected artifact components of a mask."""
+    m = binarize(mask)
+    return int(cv2.connectedComponents(m, connectivity=8)[0] - 1) if m.any() else 0
+
+
+def crop_side(bbox: tuple[int, int, int, int], context: float, min_size: int) -> int:
+    """Side of the square zoom crop for a bounding box: ``context`` x its longest side, at least ``min_size``."""
+    x0, y0, x1, y1 = bbox
+    return max(int(min_size), int(np.ceil(context * max(x1 - x0, y1 - y0))))
+
+
+def _crop_box(bbox: tuple[int, int, int, int], context: float, min_size: int) -> tuple[int, int, int, int]:
+    side = crop_side(bbox, context, min_size)
+    cx, cy = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
+    x0, y0 = int(np.floor(cx - side / 2)), int(np.floor(cy - side / 2))
+    return x0, y0, x0 + side, y0 + side
+
+
+def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _merge_groups(boxes: list[tuple[int, int, int, int]], opts: RegionOptions) -> list[list[int]]:
+    """Groups of component indices whose crops overlap, repeated until no merged crops overlap."""
+    groups = [[i] for i in range(len(boxes))]
+    bboxes = list(boxes)
+    changed = True
+    while changed and len(groups) > 1:
+        changed = False
+        crops = [_crop_box(b, opts.context, opts.min_size) for b in bboxes]
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if _overlaps(crops[i], crops[j]):
+                    groups[i] += groups.pop(j)
+                    a, b = bboxes[i], bboxes.pop(j)
+                    bboxes[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                    changed = True
+                    break
+            if changed:
+                break
+    return groups
+
+
+def prepare_mask(mask: np.ndarray, opts: RegionOptions = RegionOptions()) -> np.ndarray:
+    """Threshold, grow/shrink and fill holes: the uint8 0/1 mask the regions come from."""
+    m = binarize(mask, opts.threshold)
+    grow = int(opts.grow + round(opts.grow_percent / 100.0 * min(m.shape)))
+    m = grow_mask(m, grow)
+    return fill_holes(m) if opts.fill_holes else m
+
+
+def find_regions(mask: np.ndarray, opts: RegionOptions = RegionOptions()) -> tuple[np.ndarray, list[Region]]:
+    """The repair mask (uint8 0/1, exactly the union of the returned regions) and its regions,
+    largest first (ties by position), at most ``opts.max_regions``."""
+    m = prepare_mask(mask, opts)
+    if not m.any():
+        return m, []
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    comps = []
+    for lab in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[lab])
+        if area >= opts.min_area:
+            comps.append((lab, (x, y, x + w, y + h), area))
+    comps.sort(key=lambda c: (-c[2], c[1][1], c[1][0]))
+    if opts.max_regions > 0:
+        comps = comps[: opts.max_regions]
+    groups = _merge_groups([c[1] for c in comps], opts) if opts.merge else [[i] for i in range(len(comps))]
+
+    regions: list[Region] = []
+    keep = np.zeros(n, np.uint8)
+    for g in groups:
+        members = [comps[i] for i in g]
+        x0 = min(c[1][0] for c in members)
+        y0 = min(c[1][1] for c in members)
+        x1 = max(c[1][2] for c in members)
+        y1 = max(c[1][3] for c in members)
+        sub = labels[y0:y1, x0:x1]
+        region_mask = np.isin(sub, [c[0] for c in members])
+        regions.append(Region((x0, y0, x1, y1), region_mask))
+        for c in members:
+            keep[c[0]] = 1
+    regions.sort(key=lambda r: (-r.area, r.bbox[1], r.bbox[0]))
+    return keep[labels], regions
