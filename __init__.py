@@ -1,0 +1,29 @@
+"""ComfyUI entry point of the PAL4VST node pack (this repository's root is the pack).
+
+The classic node API is used on purpose: NODE_CLASS_MAPPINGS loads in every ComfyUI still in use.
+A failure to import never breaks ComfyUI's start-up: it is logged on one line.
+"""
+
+import logging
+import os
+import sys
+
+_here = os.path.dirname(os.path.abspath(__file__))
+if _here not in sys.path:
+    sys.path.append(_here)  # appended, never prepended: our folders must not shadow ComfyUI's modules
+
+WEB_DIRECTORY = "./web"
+NODE_CLASS_MAPPINGS = {}
+NODE_DISPLAY_NAME_MAPPINGS = {}
+
+try:
+    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: F811
+    from .nodes.comfy import register_model_folder
+
+    register_model_folder()
+except Exception as e:  # noqa: BLE001 - anything here must not stop ComfyUI
+    logging.getLogger("pal4vst").error(
+        "PAL4VST nodes not loaded: %s: %s (install the requirements: python install.py)", type(e).__name__, e
+    )
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

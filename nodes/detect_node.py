@@ -1,0 +1,114 @@
+"""PAL Detect and PAL Score."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import comfy
+from .model_node import CATEGORY
+from .tensors import image_batch_to_numpy, to_image_batch, to_mask_batch
+
+
+def _run(pal_model, images: torch.Tensor, threshold: float, mode: str):
+    """Detections for an IMAGE batch, one image at a time (progress, interruption)."""
+    detector = pal_model.detector(threshold=threshold, mode=mode)
+    progress = comfy.Progress(images.shape[0])
+    results = []
+    try:
+        for img in images:
+            comfy.check_interrupted()
+            results.append(detector(img))
+            progress.update(1)
+    finally:
+        pal_model.offload()
+    return results
+
+
+def _summary(pars: list[float]) -> str:
+    lines = [f"#{i}: PAR {p:.4f}" for i, p in enumerate(pars)]
+    return "\n".join(lines)
+
+
+class PALDetect:
+    """Artifact mask, probability map, overlay and PAR for each image of a batch."""
+
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("MASK", "MASK", "IMAGE", "FLOAT")
+    RETURN_NAMES = ("mask", "probability", "overlay", "par")
+    OUTPUT_IS_LIST = (False, False, False, True)
+    OUTPUT_TOOLTIPS = ("binary artifact mask (after grow / minimum area)", "artifact probability 0..1",
+                       "the image darkened with artifacts in magenta", "PAR (artifact area / image area), per image")
+    FUNCTION = "detect"
+    DESCRIPTION = "Finds the perceptual artifacts of generated images (PAL4VST) and measures PAR."
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        return {
+            "required": {
+                "pal_model": ("PAL_MODEL",),
+                "image": ("IMAGE",),
+                "threshold": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 0.99, "step": 0.01,
+                                        "tooltip": "artifact probability threshold; 0.5 is the model's argmax"}),
+                "grow": ("INT", {"default": 0, "min": -256, "max": 256, "step": 1,
+                                 "tooltip": "grow (negative: shrink) the mask by this many pixels"}),
+                "min_area": ("INT", {"default": 0, "min": 0, "max": 1_000_000, "step": 1,
+                                     "tooltip": "drop artifact regions smaller than this many pixels"}),
+                "mode": (["whole", "tiled"], {"default": "whole",
+                         "tooltip": "whole: the release's 512x512 resize; tiled: 512 windows at full resolution"}),
+            }
+        }
+
+    def detect(self, pal_model, image: torch.Tensor, threshold: float, grow: int, min_area: int, mode: str):
+        from pal4vst.regions import RegionOptions, find_regions
+        from pal4vst.render import overlay
+
+        results = _run(pal_model, image, threshold, mode)
+        opts = RegionOptions(grow=grow, min_area=min_area, fill_holes=False, merge=False)
+        masks, overlays = [], []
+        for img, det in zip(image_batch_to_numpy(image), results):
+            mask = find_regions(det.mask, opts)[0].astype(bool) if (grow or min_area) else det.mask
+            masks.append(mask)
+            overlays.append(overlay(np.round(img * 255).astype(np.uint8), mask, det.prob))
+        pars = [det.par for det in results]
+        return {
+            "ui": {"par": pars, "text": [_summary(pars)]},
+            "result": (to_mask_batch(masks), to_mask_batch([d.prob for d in results]), to_image_batch(overlays), pars),
+        }
+
+
+class PALScore:
+    """Ranks a batch by PAR: the best image, the batch sorted best-first, and their indices."""
+
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("FLOAT", "IMAGE", "IMAGE", "INT", "STRING")
+    RETURN_NAMES = ("par", "best", "sorted", "indices", "summary")
+    OUTPUT_IS_LIST = (True, False, False, True, False)
+    OUTPUT_TOOLTIPS = ("PAR per input image, in input order", "the image with the lowest PAR",
+                       "the batch sorted by PAR, best first", "input index of each sorted image",
+                       "a text table of the ranking")
+    FUNCTION = "score"
+    DESCRIPTION = "Best-of-N: scores each image's Perceptual Artifacts Ratio and keeps the cleanest."
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        return {
+            "required": {
+                "pal_model": ("PAL_MODEL",),
+                "images": ("IMAGE",),
+                "threshold": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 0.99, "step": 0.01}),
+            }
+        }
+
+    def score(self, pal_model, images: torch.Tensor, threshold: float):
+        from pal4vst.score import rank
+
+        results = _run(pal_model, images, threshold, "whole")
+        pars = [d.par for d in results]
+        ranking = rank(pars)
+        order = [r.index for r in ranking]
+        summary = "\n".join(f"{r.rank}. image {r.index}: PAR {r.par:.4f}" for r in ranking)
+        return {
+            "ui": {"par": pars, "text": [summary]},
+            "result": (pars, images[order[0]:order[0] + 1], images[order], order, summary),
+        }

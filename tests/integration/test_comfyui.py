@@ -1,0 +1,146 @@
+"""A real ComfyUI with this pack in custom_nodes: nodes listed, example workflow and a zoom-in graph run.
+
+Skipped unless ``COMFYUI_DIR`` names a ComfyUI checkout whose requirements are installed in
+``COMFYUI_PYTHON`` (default: this Python). Starts ``main.py --cpu`` on 127.0.0.1 with a temporary
+base directory holding this pack, a tiny random model and a test image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, synthetic_image
+from pal4vst.testing import random_checkpoint
+
+COMFY = os.environ.get("COMFYUI_DIR")
+pytestmark = pytest.mark.skipif(not COMFY, reason="set COMFYUI_DIR to a ComfyUI checkout to run")
+NODES = ["PALLoadModel", "PALDetect", "PALScore", "PALZoomCrop", "PALComposite"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.load(r)
+
+
+@pytest.fixture(scope="module")
+def comfy(tmp_path_factory):
+    base = tmp_path_factory.mktemp("comfy")
+    (base / "custom_nodes").mkdir()
+    (base / "custom_nodes" / "pal4vst").symlink_to(ROOT, target_is_directory=True)
+    random_checkpoint(base / "models" / "pal4vst" / "tiny.safetensors", "tiny", artifact_bias=0.5)
+    (base / "input").mkdir()
+    Image.fromarray(synthetic_image(192, 256, 5)).save(base / "input" / "example.png")
+    port = _free_port()
+    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
+    log = (base / "comfy.log").open("w")
+    proc = subprocess.Popen([python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+                             "--base-directory", str(base), "--disable-auto-launch"],
+                            cwd=COMFY, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            if proc.poll() is not None:
+                pytest.fail(f"ComfyUI exited: {(base / 'comfy.log').read_text()[-2000:]}")
+            try:
+                _get(f"{url}/system_stats")
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.5)
+        else:
+            pytest.fail("ComfyUI did not start in 120 s")
+        yield url, base
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+
+
+def _run(url: str, prompt: dict) -> dict:
+    req = urllib.request.Request(f"{url}/prompt", data=json.dumps({"prompt": prompt}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        pid = json.load(urllib.request.urlopen(req, timeout=30))["prompt_id"]
+    except urllib.error.HTTPError as e:
+        pytest.fail(f"prompt refused: {e.read().decode()[:2000]}")
+    for _ in range(600):
+        hist = _get(f"{url}/history/{pid}")
+        if pid in hist and hist[pid].get("status", {}).get("completed") is not None:
+            entry = hist[pid]
+            assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:2000]
+            return entry["outputs"]
+        time.sleep(0.2)
+    pytest.fail("prompt did not finish in 120 s")
+
+
+def test_object_info_lists_every_node(comfy):
+    url, _ = comfy
+    info = _get(f"{url}/object_info")
+    for name in NODES:
+        assert name in info, name
+    assert "tiny.safetensors" in info["PALLoadModel"]["input"]["required"]["model"][0]
+    assert "/extensions/pal4vst/pal4vst.js" in _get(f"{url}/extensions")
+
+
+def test_example_workflow_detect_and_score(comfy):
+    url, base = comfy
+    prompt = json.loads((ROOT / "example_workflows" / "api" / "01_detect_and_score.json").read_text())
+    for node in prompt.values():
+        if node["class_type"] == "PALLoadModel":
+            node["inputs"].update(model="tiny.safetensors", device="cpu")
+    outputs = _run(url, prompt)
+    detect_id = next(k for k, v in prompt.items() if v["class_type"] == "PALDetect")
+    par = outputs[detect_id]["par"][0]
+    assert 0.0 <= par <= 1.0
+    assert sum(len(o.get("images", [])) for o in outputs.values()) == 3
+
+
+def test_zoom_crop_stand_in_sampler_composite(comfy):
+    """Zoom Crop -> ImageInvert (standing in for the sampler) -> Composite -> SaveImage."""
+    url, base = comfy
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+        "2": {"class_type": "PALLoadModel", "inputs": {"model": "tiny.safetensors", "device": "cpu", "dtype": "fp32"}},
+        "3": {"class_type": "PALDetect", "inputs": {"pal_model": ["2", 0], "image": ["1", 0], "threshold": 0.5,
+                                                     "grow": 0, "min_area": 0, "mode": "whole"}},
+        "4": {"class_type": "PALZoomCrop", "inputs": {"image": ["1", 0], "mask": ["3", 0], "context": 1.5,
+                                                       "work_size": 128, "min_size": 32, "max_regions": 0, "grow": 4,
+                                                       "min_area": 0, "feather": 0}},
+        "5": {"class_type": "ImageInvert", "inputs": {"image": ["4", 0]}},
+        "6": {"class_type": "PALComposite", "inputs": {"image": ["1", 0], "inpainted": ["5", 0], "pal_crops": ["4", 2]}},
+        "7": {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": "pal_it"}},
+        "8": {"class_type": "MaskToImage", "inputs": {"mask": ["3", 0]}},
+        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "pal_it_mask"}},
+    }
+    outputs = _run(url, prompt)
+    saved = base / "output" / outputs["7"]["images"][0]["filename"]
+    mask_png = base / "output" / outputs["9"]["images"][0]["filename"]
+    src = np.asarray(Image.open(base / "input" / "example.png").convert("RGB"))
+    out = np.asarray(Image.open(saved).convert("RGB"))
+    mask = np.asarray(Image.open(mask_png).convert("L")) > 127
+    assert out.shape == src.shape
+    assert mask.any(), "the biased tiny model should mark something"
+    changed = (out != src).any(axis=2)
+    assert changed.any()
+    # Grown by 4 px: everything that changed lies within 6 px of the detected mask.
+    import cv2
+
+    near = cv2.dilate(mask.astype(np.uint8), np.ones((13, 13), np.uint8)).astype(bool)
+    assert not (changed & ~near).any()

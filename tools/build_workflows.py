@@ -1,0 +1,189 @@
+"""Write example_workflows/*.json (UI format) and api/*.json (API format) from compact graph specs.
+
+API files live in a subfolder because ComfyUI lists every top-level .json as a template.
+
+The node definitions (input order, widgets, defaults, outputs) are read from a running ComfyUI's
+``/object_info``, so the workflows match the real node API instead of a hand-typed guess:
+
+    python tools/build_workflows.py --url http://127.0.0.1:8188
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import urllib.request
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[1] / "example_workflows"
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+NEG = "blurry, deformed, distorted, bad anatomy, extra fingers, artifacts"
+
+# name -> (description, {node_key: (class_type, (column, row), {input: value | (node_key, output_slot)})})
+WORKFLOWS: dict[str, tuple[str, dict]] = {
+    "01_detect_and_score": (
+        "Detect perceptual artifacts in an image: mask, probability, overlay and PAR.",
+        {
+            "image": ("LoadImage", (0, 0), {"image": "example.png"}),
+            "model": ("PALLoadModel", (0, 1), {"model": "unified"}),
+            "detect": ("PALDetect", (1, 0), {"pal_model": ("model", 0), "image": ("image", 0)}),
+            "overlay": ("PreviewImage", (2, 0), {"images": ("detect", 2)}),
+            "mask_img": ("MaskToImage", (2, 1), {"mask": ("detect", 0)}),
+            "mask_preview": ("PreviewImage", (3, 1), {"images": ("mask_img", 0)}),
+            "prob_img": ("MaskToImage", (2, 2), {"mask": ("detect", 1)}),
+            "prob_preview": ("PreviewImage", (3, 2), {"images": ("prob_img", 0)}),
+        },
+    ),
+    "02_best_of_n": (
+        "Generate a batch of 4 with SD1.5, score each image's PAR and keep the one with the fewest artifacts.",
+        {
+            "ckpt": ("CheckpointLoaderSimple", (0, 0), {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
+            "pos": ("CLIPTextEncode", (1, 0), {"text": "a photo of a woman waving at the camera, detailed hands",
+                                                "clip": ("ckpt", 1)}),
+            "neg": ("CLIPTextEncode", (1, 1), {"text": NEG, "clip": ("ckpt", 1)}),
+            "latent": ("EmptyLatentImage", (1, 2), {"width": 512, "height": 512, "batch_size": 4}),
+            "sampler": ("KSampler", (2, 0), {"model": ("ckpt", 0), "positive": ("pos", 0), "negative": ("neg", 0),
+                                             "latent_image": ("latent", 0), "seed": 42, "steps": 25, "cfg": 7.0}),
+            "decode": ("VAEDecode", (3, 0), {"samples": ("sampler", 0), "vae": ("ckpt", 2)}),
+            "model": ("PALLoadModel", (3, 1), {"model": "unified"}),
+            "score": ("PALScore", (4, 0), {"pal_model": ("model", 0), "images": ("decode", 0)}),
+            "save": ("SaveImage", (5, 0), {"images": ("score", 1), "filename_prefix": "pal4vst_best"}),
+            "all": ("PreviewImage", (5, 1), {"images": ("score", 2)}),
+        },
+    ),
+    "03_zoom_in_refine_sd15": (
+        "Zoom-in refinement (the paper's fix) with an SD1.5 inpainting model: detect, crop each artifact 1.5x at "
+        "512x512, inpaint the crops as one batch, paste back. Pixels outside the repaired regions do not change.",
+        {
+            "image": ("LoadImage", (0, 0), {"image": "example.png"}),
+            "model": ("PALLoadModel", (0, 1), {"model": "unified"}),
+            "detect": ("PALDetect", (1, 0), {"pal_model": ("model", 0), "image": ("image", 0)}),
+            "crop": ("PALZoomCrop", (2, 0), {"image": ("image", 0), "mask": ("detect", 0), "work_size": 512}),
+            "ckpt": ("CheckpointLoaderSimple", (1, 1), {"ckpt_name": "512-inpainting-ema.safetensors"}),
+            "pos": ("CLIPTextEncode", (2, 1), {"text": "high quality, detailed, sharp", "clip": ("ckpt", 1)}),
+            "neg": ("CLIPTextEncode", (2, 2), {"text": NEG, "clip": ("ckpt", 1)}),
+            "encode": ("VAEEncodeForInpaint", (3, 0), {"pixels": ("crop", 0), "vae": ("ckpt", 2), "mask": ("crop", 1),
+                                                        "grow_mask_by": 6}),
+            "sampler": ("KSampler", (4, 0), {"model": ("ckpt", 0), "positive": ("pos", 0), "negative": ("neg", 0),
+                                             "latent_image": ("encode", 0), "seed": 7, "steps": 25, "cfg": 7.0,
+                                             "denoise": 1.0}),
+            "decode": ("VAEDecode", (5, 0), {"samples": ("sampler", 0), "vae": ("ckpt", 2)}),
+            "paste": ("PALComposite", (6, 0), {"image": ("image", 0), "inpainted": ("decode", 0),
+                                               "pal_crops": ("crop", 2)}),
+            "save": ("SaveImage", (7, 0), {"images": ("paste", 0), "filename_prefix": "pal4vst_refined"}),
+            "before": ("PreviewImage", (2, 3), {"images": ("detect", 2)}),
+            "crops": ("PreviewImage", (6, 1), {"images": ("decode", 0)}),
+        },
+    ),
+    "04_zoom_in_refine_sdxl": (
+        "Zoom-in refinement with SDXL at 1024x1024 crops through InpaintModelConditioning (works with base "
+        "models and inpainting models alike); denoise 0.75 keeps the composition of each crop.",
+        {
+            "image": ("LoadImage", (0, 0), {"image": "example.png"}),
+            "model": ("PALLoadModel", (0, 1), {"model": "unified"}),
+            "detect": ("PALDetect", (1, 0), {"pal_model": ("model", 0), "image": ("image", 0), "grow": 4}),
+            "crop": ("PALZoomCrop", (2, 0), {"image": ("image", 0), "mask": ("detect", 0), "work_size": 1024,
+                                             "min_size": 128, "grow": 12, "feather": 8}),
+            "ckpt": ("CheckpointLoaderSimple", (1, 1), {"ckpt_name": "sd_xl_base_1.0.safetensors"}),
+            "pos": ("CLIPTextEncode", (2, 1), {"text": "high quality, detailed, sharp", "clip": ("ckpt", 1)}),
+            "neg": ("CLIPTextEncode", (2, 2), {"text": NEG, "clip": ("ckpt", 1)}),
+            "cond": ("InpaintModelConditioning", (3, 0), {"positive": ("pos", 0), "negative": ("neg", 0),
+                                                          "vae": ("ckpt", 2), "pixels": ("crop", 0),
+                                                          "mask": ("crop", 1), "noise_mask": True}),
+            "sampler": ("KSampler", (4, 0), {"model": ("ckpt", 0), "positive": ("cond", 0), "negative": ("cond", 1),
+                                             "latent_image": ("cond", 2), "seed": 7, "steps": 30, "cfg": 6.0,
+                                             "sampler_name": "dpmpp_2m", "scheduler": "karras", "denoise": 0.75}),
+            "decode": ("VAEDecode", (5, 0), {"samples": ("sampler", 0), "vae": ("ckpt", 2)}),
+            "paste": ("PALComposite", (6, 0), {"image": ("image", 0), "inpainted": ("decode", 0),
+                                               "pal_crops": ("crop", 2)}),
+            "save": ("SaveImage", (7, 0), {"images": ("paste", 0), "filename_prefix": "pal4vst_refined_xl"}),
+            "before": ("PreviewImage", (2, 3), {"images": ("detect", 2)}),
+        },
+    ),
+}
+
+
+def _is_widget(spec: list) -> bool:
+    kind = spec[0]
+    return isinstance(kind, list) or kind in WIDGET_TYPES
+
+
+def _default(spec: list):
+    kind, opts = spec[0], (spec[1] if len(spec) > 1 else {})
+    if "default" in opts:
+        return opts["default"]
+    if isinstance(kind, list):
+        return kind[0] if kind else ""
+    if kind == "COMBO":
+        return (opts.get("options") or [""])[0]
+    return {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}.get(kind)
+
+
+def build(name: str, description: str, graph: dict, info: dict) -> tuple[dict, dict]:
+    ids = {key: i + 1 for i, key in enumerate(graph)}
+    links: list[list] = []
+    nodes, api = [], {}
+    out_links: dict[tuple[str, int], list[int]] = {}
+    for key, (cls, _, values) in graph.items():
+        for inp, v in values.items():
+            if isinstance(v, tuple):
+                src, slot = v
+                link_id = len(links) + 1
+                src_type = info[graph[src][0]]["output"][slot]
+                links.append([link_id, ids[src], slot, ids[key], None, src_type, inp])
+                out_links.setdefault((src, slot), []).append(link_id)
+    for order, (key, (cls, (col, row), values)) in enumerate(graph.items()):
+        node = info[cls]
+        spec = {**node["input"].get("required", {}), **node["input"].get("optional", {})}
+        order_names = node["input_order"].get("required", []) + node["input_order"].get("optional", [])
+        inputs, widgets, api_inputs = [], [], {}
+        for inp in order_names:
+            s = spec[inp]
+            v = values.get(inp)
+            if isinstance(v, tuple):
+                link = next(l for l in links if l[3] == ids[key] and l[6] == inp)
+                link[4] = len(inputs)
+                inputs.append({"name": inp, "type": link[5], "link": link[0]})
+                api_inputs[inp] = [str(ids[v[0]]), v[1]]
+            elif _is_widget(s):
+                val = _default(s) if v is None else v
+                widgets.append(val)
+                if s[1:] and s[1].get("control_after_generate"):
+                    widgets.append("fixed")
+                if s[1:] and s[1].get("image_upload"):
+                    widgets.append("image")
+                api_inputs[inp] = val
+            elif inp in node["input"].get("required", {}):
+                raise ValueError(f"{name}: {key} ({cls}) input {inp} is not connected")
+        outputs = [{"name": n, "type": t, "links": out_links.get((key, i), []), "slot_index": i}
+                   for i, (n, t) in enumerate(zip(node.get("output_name", node["output"]), node["output"]))]
+        height = 46 + 24 * (len(widgets) + max(len(inputs), len(outputs)))
+        nodes.append({"id": ids[key], "type": cls, "pos": [40 + 400 * col, 60 + 330 * row], "size": [340, height],
+                      "flags": {}, "order": order, "mode": 0, "inputs": inputs, "outputs": outputs,
+                      "properties": {"Node name for S&R": cls}, "widgets_values": widgets})
+        api[str(ids[key])] = {"class_type": cls, "inputs": api_inputs, "_meta": {"title": node["display_name"]}}
+    ui = {
+        "last_node_id": len(nodes), "last_link_id": len(links), "nodes": nodes,
+        "links": [l[:6] for l in links], "groups": [], "config": {},
+        "extra": {"info": {"name": name, "description": description, "author": "PAL4VST"}}, "version": 0.4,
+    }
+    return ui, api
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", default="http://127.0.0.1:8188")
+    args = ap.parse_args()
+    with urllib.request.urlopen(f"{args.url}/object_info") as r:
+        info = json.load(r)
+    OUT.mkdir(exist_ok=True)
+    for name, (description, graph) in WORKFLOWS.items():
+        ui, api = build(name, description, graph, info)
+        (OUT / f"{name}.json").write_text(json.dumps(ui, indent=1) + "\n")
+        (OUT / "api").mkdir(exist_ok=True)
+        (OUT / "api" / f"{name}.json").write_text(json.dumps(api, indent=1) + "\n")
+        print(f"wrote {name}.json and api/{name}.json ({len(ui['nodes'])} nodes, {len(ui['links'])} links)")
+
+
+if __name__ == "__main__":
+    main()
