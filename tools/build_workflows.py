@@ -158,7 +158,7 @@ def build(name: str, description: str, graph: dict, info: dict) -> tuple[dict, d
         outputs = [{"name": n, "type": t, "links": out_links.get((key, i), []), "slot_index": i}
                    for i, (n, t) in enumerate(zip(node.get("output_name", node["output"]), node["output"]))]
         height = 46 + 24 * (len(widgets) + max(len(inputs), len(outputs)))
-        nodes.append({"id": ids[key], "type": cls, "pos": [40 + 400 * col, 60 + 330 * row], "size": [340, height],
+        nodes.append({"id": ids[key], "type": cls, "pos": [40 + 420 * col, 60 + 420 * row], "size": [340, height],
                       "flags": {}, "order": order, "mode": 0, "inputs": inputs, "outputs": outputs,
                       "properties": {"Node name for S&R": cls}, "widgets_values": widgets})
         api[str(ids[key])] = {"class_type": cls, "inputs": api_inputs, "_meta": {"title": node["display_name"]}}
