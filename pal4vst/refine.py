@@ -40,15 +40,17 @@ def refine(
     colour_match: bool = False,
     iterations: int = 1,
     target_par: float | None = None,
+    min_par: float = 0.0,
 ) -> RefineResult:
-    """Repair ``image`` (``HxWx3`` uint8). Repeats up to ``iterations`` passes, stopping when the
-    PAR is at or under ``target_par`` or a pass does not lower it (that pass is discarded)."""
+    """Repair ``image`` (``HxWx3`` uint8). Nothing is done when its PAR is at or under ``min_par``.
+    Repeats up to ``iterations`` passes, stopping when the PAR is at or under ``target_par`` or a
+    pass does not lower it (that pass is discarded)."""
     det = detector(image)
     pars = [det.par]
     current, mask = image, det.prob
     repaired = np.zeros(image.shape[:2], np.uint8)
     done: list[ZoomCrops] = []
-    for _ in range(max(1, iterations)):
+    for _ in range(max(1, iterations) if pars[0] > min_par else 0):
         if target_par is not None and pars[-1] <= target_par:
             break
         zc = zoom_crops([current], [mask], regions, crops)

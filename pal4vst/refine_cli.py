@@ -30,6 +30,7 @@ def add_refine_parser(sub, add_model_args) -> None:
     g = p.add_argument_group("passes")
     g.add_argument("--iterations", type=int, default=1, help="repair passes (re-detect after each)")
     g.add_argument("--target-par", type=float, help="stop once the PAR is at or below this")
+    g.add_argument("--min-par", type=float, default=0.0, help="leave images whose PAR is at or below this untouched")
     g = p.add_argument_group("inpainting")
     g.add_argument("--inpainter", choices=["opencv", "diffusers"], default="opencv")
     g.add_argument("--cv-method", choices=["telea", "ns"], default="telea")
@@ -79,7 +80,8 @@ def cmd_refine(args: argparse.Namespace) -> int:
             try:
                 img = read_image(path)
                 res = refine(img, detector, inpainter, ropts, copts, feather=args.feather,
-                             colour_match=args.colour_match, iterations=args.iterations, target_par=args.target_par)
+                             colour_match=args.colour_match, iterations=args.iterations, target_par=args.target_par,
+                             min_par=args.min_par)
                 save_image(res.image, out / f"{stem}_refined.png")
                 save_image(mask_to_uint8(res.repaired.astype(bool)), out / f"{stem}_mask.png")
                 save_image(np.concatenate([img, res.image], axis=1), out / f"{stem}_compare.jpg", quality=92)

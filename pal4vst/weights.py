@@ -128,21 +128,25 @@ def resolve(source: str | Path, *, download: bool = True) -> Path:
     raise WeightsNotFound(f"unknown model {s!r}: use a file path or one of {', '.join(RELEASES)}")
 
 
+def preferred_dir() -> Path:
+    """Where downloads go: ``$PAL4VST_MODELS``, else the host's model folder, else the user cache."""
+    return model_dirs()[0]
+
+
 def _how_to_get(release: Release, reason: str = "") -> str:
-    dest = model_dirs()[0] if os.environ.get("PAL4VST_MODELS") else cache_dir()
-    why = f" ({reason})" if reason else ""
+    why = f" ({reason[:200]})" if reason else ""
     return (
-        f"the {release.name!r} PAL4VST model is not on this machine and could not be downloaded{why}.\n"
+        f"the PAL4VST model {release.name} is not on this machine and could not be downloaded{why}.\n"
         f"  Download {release.filename} (MMSegmentation checkpoint) from {release.url}\n"
-        f"  and put it in {dest}/ (or in ComfyUI/models/pal4vst/, or the folder named by PAL4VST_MODELS),\n"
+        f"  and put it in {preferred_dir()}/ (or the folder named by PAL4VST_MODELS),\n"
         f"  or pass its path directly (--model /path/to/{release.filename})."
     )
 
 
 def download_release(name: str, dest_dir: Path | None = None) -> Path:
-    """Download a release into ``dest_dir`` (default: the user cache) and return its path."""
+    """Download a release into ``dest_dir`` (default: :func:`preferred_dir`) and return its path."""
     release = RELEASES[name]
-    dest = (dest_dir or cache_dir()) / release.filename
+    dest = (dest_dir or preferred_dir()) / release.filename
     mirror = os.environ.get("PAL4VST_MIRROR")
     try:
         if mirror:
@@ -189,7 +193,7 @@ def _download_drive(release: Release, dest: Path) -> Path:
 
         out = gdown.download(id=release.pth_id, output=str(tmp), quiet=False, resume=True)
     except Exception as e:  # gdown raises many kinds (requests, its own FileURLRetrievalError)
-        raise WeightsNotFound(f"Google Drive download failed: {type(e).__name__}: {e}") from None
+        raise WeightsNotFound(f"Google Drive download failed: {type(e).__name__}") from None
     if not out or not tmp.is_file():
         raise WeightsNotFound("Google Drive download failed")
     return _finalise(tmp, dest)

@@ -1,0 +1,54 @@
+"""The auto-fix as the webui runs it after generation, with the inpainter injected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from pal4vst.crops import CropOptions
+from pal4vst.detect import Detector
+from pal4vst.images import pil_to_rgb
+from pal4vst.inpaint import Inpainter
+from pal4vst.refine import refine
+from pal4vst.regions import RegionOptions
+
+from .args import PALArgs, infotext_key
+
+
+@dataclass
+class FixResult:
+    image: Image.Image
+    mask: Image.Image
+    par_before: float
+    par_after: float
+    regions: int
+    changed: bool
+
+    def infotext(self) -> dict[str, str]:
+        return {
+            infotext_key("PAR before"): f"{self.par_before:.4f}",
+            infotext_key("PAR after"): f"{self.par_after:.4f}",
+            infotext_key("regions"): str(self.regions),
+        }
+
+
+def region_options(args: PALArgs) -> RegionOptions:
+    return RegionOptions(threshold=args.threshold, grow=args.grow, min_area=args.min_area,
+                         max_regions=args.max_regions, context=args.context)
+
+
+def auto_fix(image: Image.Image, args: PALArgs, detector: Detector, inpainter: Inpainter) -> FixResult:
+    """Detect, zoom-crop, inpaint, composite; iterate as ``args`` says. The input is not modified."""
+    rgb = pil_to_rgb(image)
+    res = refine(rgb, detector, inpainter, region_options(args), CropOptions(work_size=args.work_size),
+                 feather=args.feather, iterations=args.iterations,
+                 target_par=args.target_par if args.target_par > 0 else None, min_par=args.min_par)
+    changed = res.passes > 0
+    out = Image.fromarray(res.image) if changed else image
+    if changed and image.mode == "RGBA":  # keep the alpha channel of the generation
+        out = out.convert("RGBA")
+        out.putalpha(image.getchannel("A"))
+    mask = Image.fromarray((res.repaired > 0).astype(np.uint8) * 255)
+    return FixResult(out, mask, res.par_before, res.par_after, sum(len(z) for z in res.crops), changed)

@@ -1,0 +1,76 @@
+"""What the PAL4VST tab does, free of gradio and the webui so that it is testable."""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pal4vst.images import ImageError, list_images, pil_to_rgb, read_image
+from pal4vst.regions import count_components
+from pal4vst.render import overlay
+from pal4vst.score import rank
+
+from .args import PALArgs
+from .pipeline import auto_fix
+from .services import Services
+
+
+def detect_image(services: Services, model: str, image: Image.Image | None, threshold: float):
+    """``(overlay, mask, summary)`` for the tab's Detect button."""
+    if image is None:
+        raise ValueError("upload an image first")
+    rgb = pil_to_rgb(image)
+    det = services.detector(model, threshold=threshold)(rgb)
+    mask = Image.fromarray((det.mask * 255).astype(np.uint8))
+    text = (f"PAR {det.par:.4f} ({det.par * 100:.2f}% of the image), {count_components(det.mask)} region(s), "
+            f"{det.size[0]}x{det.size[1]}, model {model}")
+    return Image.fromarray(overlay(rgb, det.mask, det.prob)), mask, text
+
+
+def fix_image(services: Services, args: PALArgs, image: Image.Image | None, inpainter):
+    """``(before, after, repaired mask, summary)`` for the tab's Fix button."""
+    if image is None:
+        raise ValueError("upload an image first")
+    res = auto_fix(image.convert("RGB"), args, services.detector(args.model, threshold=args.threshold), inpainter)
+    text = (f"PAR {res.par_before:.4f} -> {res.par_after:.4f}, {res.regions} region(s) repaired"
+            if res.changed else f"PAR {res.par_before:.4f}: nothing to repair")
+    return image, res.image, res.mask, text
+
+
+def score_folder(services: Services, model: str, folder: str, threshold: float,
+                 progress: Callable[[Iterable], Iterable] = lambda x: x):
+    """Rank a folder by PAR: ``(gallery [(image, caption)], csv path, summary)``."""
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a folder")
+    files, _ = list_images([root])
+    if not files:
+        raise ValueError(f"no images in {root}")
+    detector = services.detector(model, threshold=threshold)
+    rows, thumbs, failed = [], [], []
+    for path in progress(files):
+        try:
+            rgb = read_image(path)
+        except ImageError as e:
+            failed.append(f"{path.name}: {e}")
+            continue
+        det = detector(rgb)
+        rows.append((path, det.par))
+        thumb = Image.fromarray(overlay(rgb, det.mask, det.prob))
+        thumb.thumbnail((384, 384))
+        thumbs.append(thumb)
+    ranking = rank([r[1] for r in rows])
+    out = Path(tempfile.mkdtemp(prefix="pal4vst_")) / f"{root.name or 'folder'}_par.csv"
+    with out.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["rank", "path", "par"])
+        for r in ranking:
+            w.writerow([r.rank, str(rows[r.index][0]), f"{r.par:.6f}"])
+    gallery = [(thumbs[r.index], f"#{r.rank} PAR {r.par:.4f} {rows[r.index][0].name}") for r in ranking]
+    summary = f"ranked {len(rows)} image(s) from {root}" + (f"; {len(failed)} unreadable: " + "; ".join(failed[:5]) if failed else "")
+    return gallery, str(out), summary

@@ -1,0 +1,221 @@
+"""The A1111 / Forge extension's logic without a webui: args, infotext, the postprocess pipeline
+(OpenCV standing in for img2img), the tab's functions and the API through a real FastAPI app."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import json
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, synthetic_image
+
+spec = importlib.util.spec_from_file_location("pal4vst_extension", ROOT / "extension" / "__init__.py",
+                                              submodule_search_locations=[str(ROOT / "extension")])
+ext = importlib.util.module_from_spec(spec)
+sys.modules["pal4vst_extension"] = ext
+spec.loader.exec_module(ext)
+
+from pal4vst_extension.args import ArgsError, PALArgs  # noqa: E402
+from pal4vst_extension.pipeline import auto_fix  # noqa: E402
+from pal4vst_extension.services import Services, UnknownModel  # noqa: E402
+from pal4vst_extension.tab import detect_image, fix_image, score_folder  # noqa: E402
+
+from pal4vst.inpaint import OpenCVInpainter  # noqa: E402
+
+
+@pytest.fixture
+def services(tiny_st, tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "tiny.safetensors").write_bytes(tiny_st.read_bytes())
+    return Services(model_dirs=[folder], device="cpu", dtype="fp32", download=False)
+
+
+def _b64(arr: np.ndarray, fmt: str = "PNG") -> str:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format=fmt)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+# ------------------------------------------------------------------------------------------ args
+
+
+def test_args_positional_dict_and_enabled_dict_agree():
+    a = PALArgs.parse([True, "unified", 0.4])
+    b = PALArgs.parse([{"enabled": True, "model": "unified", "threshold": 0.4}])
+    c = PALArgs.parse([True, {"threshold": "0.4"}])
+    assert a == b == c and a.threshold == 0.4 and a.grow == PALArgs().grow
+
+
+@pytest.mark.parametrize("bad,match", [
+    ({"threshold": 1.5}, "threshold must be between"),
+    ({"work_size": 500}, "multiple of 8"),
+    ({"steps": "many"}, "steps must be an integer"),
+    ({"colour": "red"}, "unknown PAL4VST arg"),
+    ({"enabled": "perhaps"}, "enabled must be true or false"),
+])
+def test_bad_args_are_named(bad, match):
+    with pytest.raises(ArgsError, match=match):
+        PALArgs.parse(bad)
+
+
+def test_too_many_positional_args():
+    with pytest.raises(ArgsError, match="at most"):
+        PALArgs.parse([True] * 40)
+
+
+def test_infotext_round_trip():
+    a = PALArgs.parse({"enabled": True, "model": "stylegan2", "denoise": 0.35, "grow": 12, "prompt": "hands"})
+    params = {k: str(v) for k, v in a.infotext().items()}  # the webui parses infotext values as strings
+    assert PALArgs.from_infotext(params) == a
+    assert PALArgs.from_infotext({"Steps": "20"}) is None
+
+
+# ------------------------------------------------------------------------------------- pipeline
+
+
+class FakeP:
+    """What postprocess_image reads from a StableDiffusionProcessing."""
+
+    def __init__(self):
+        self.extra_generation_params = {}
+        self.prompt, self.seed = "a cat", 1
+
+
+def test_auto_fix_changes_only_the_repaired_mask(services):
+    img = Image.fromarray(synthetic_image(96, 128, 4))
+    args = PALArgs.parse({"enabled": True, "model": "tiny.safetensors", "work_size": 64, "min_area": 0})
+    res = auto_fix(img, args, services.detector(args.model), OpenCVInpainter())
+    src, out = np.asarray(img), np.asarray(res.image)
+    m = np.asarray(res.mask) > 0
+    assert out.shape == src.shape and np.array_equal(out[~m], src[~m])
+    assert res.changed and res.regions >= 1
+    info = res.infotext()
+    assert set(info) == {"PAL4VST PAR before", "PAL4VST PAR after", "PAL4VST regions"}
+
+
+def test_min_par_leaves_clean_images_alone(services):
+    img = Image.fromarray(synthetic_image(64, 64, 1))
+    args = PALArgs.parse({"enabled": True, "model": "tiny.safetensors", "min_par": 0.99})
+    res = auto_fix(img, args, services.detector(args.model), OpenCVInpainter())
+    assert not res.changed and res.image is img
+
+
+def test_rgba_generations_keep_their_alpha(services):
+    rgba = np.dstack([synthetic_image(64, 64, 2), np.full((64, 64), 200, np.uint8)])
+    args = PALArgs.parse({"enabled": True, "model": "tiny.safetensors", "work_size": 64, "min_area": 0})
+    res = auto_fix(Image.fromarray(rgba, "RGBA"), args, services.detector(args.model), OpenCVInpainter())
+    assert res.image.mode == "RGBA" and np.all(np.asarray(res.image)[..., 3] == 200)
+
+
+# ------------------------------------------------------------------------------------------ tab
+
+
+def test_tab_detect_fix_and_folder(services, tmp_path):
+    img = Image.fromarray(synthetic_image(80, 80, 3))
+    ov, mask, text = detect_image(services, "tiny.safetensors", img, 0.5)
+    assert ov.size == mask.size == (80, 80) and text.startswith("PAR")
+    args = PALArgs.parse({"enabled": True, "model": "tiny.safetensors", "work_size": 64})
+    before, after, repaired, text = fix_image(services, args, img, OpenCVInpainter())
+    assert after.size == (80, 80) and "PAR" in text
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(synthetic_image(48, 48, i)).save(folder / f"{i}.png")
+    (folder / "bad.png").write_bytes(b"nope")
+    gallery, csv_path, summary = score_folder(services, "tiny.safetensors", str(folder), 0.5)
+    assert len(gallery) == 3 and "1 unreadable" in summary
+    rows = open(csv_path).read().splitlines()
+    assert rows[0] == "rank,path,par" and len(rows) == 4
+    with pytest.raises(ValueError, match="upload an image"):
+        detect_image(services, "tiny.safetensors", None, 0.5)
+    with pytest.raises(UnknownModel):
+        services.detector("nope.pth")
+
+
+# ------------------------------------------------------------------------------------------- API
+
+
+@pytest.fixture
+def client(services):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from pal4vst_extension.api import install_args_validator, register_routes
+
+    app = FastAPI()
+
+    @app.post("/sdapi/v1/txt2img")
+    def txt2img(body: dict) -> dict:  # stands in for the webui's route
+        return {"ok": True, "scripts": list(body.get("alwayson_scripts", {}))}
+
+    register_routes(app, services, inpainter_factory=None)
+    client = TestClient(app)
+    assert client.get("/pal4vst/v1/args").status_code == 200  # the app has started serving
+    install_args_validator(app)  # as the webui does it: after start-up
+    return client
+
+
+def test_api_models_and_args(client):
+    r = client.get("/pal4vst/v1/models")
+    assert r.status_code == 200 and "unified" in r.json()["models"] and "tiny.safetensors" in r.json()["models"]
+    assert client.get("/pal4vst/v1/args").json()["order"][0] == "enabled"
+
+
+def test_api_detect(client):
+    r = client.post("/pal4vst/v1/detect", json={"image": _b64(synthetic_image(64, 96)), "model": "tiny.safetensors",
+                                                "return_probability": True})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["mask"]))))
+    assert mask.shape == (64, 96) and body["par"] == pytest.approx((mask > 0).mean())
+    assert all(set(reg) == {"bbox", "area"} for reg in body["regions"]) and "probability" in body
+
+
+def test_api_score_and_refine(client):
+    imgs = [_b64(synthetic_image(48, 48, i)) for i in range(3)]
+    r = client.post("/pal4vst/v1/score", json={"images": imgs, "model": "tiny.safetensors"})
+    assert r.status_code == 200 and len(r.json()["pars"]) == 3 and r.json()["ranking"][0]["rank"] == 1
+    r = client.post("/pal4vst/v1/refine", json={"image": imgs[0], "inpainter": "opencv",
+                                                "args": {"model": "tiny.safetensors", "work_size": 64}})
+    assert r.status_code == 200, r.text
+    assert {"image", "mask", "par_before", "par_after", "regions"} <= set(r.json())
+    r = client.post("/pal4vst/v1/refine", json={"image": imgs[0], "args": {"model": "tiny.safetensors"}})
+    assert r.status_code == 503 and "opencv" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("payload,status,match", [
+    ({"image": "!!!not base64!!!", "model": "tiny.safetensors"}, 400, "base64"),
+    ({"image": base64.b64encode(b"GIF89a broken").decode(), "model": "tiny.safetensors"}, 400, "could not be decoded"),
+    ({"image": None}, 422, ""),
+    ({"image": "AAAA", "model": "sd15-artifacts"}, 400, ""),
+])
+def test_api_bad_requests_are_4xx(client, payload, status, match):
+    r = client.post("/pal4vst/v1/detect", json=payload)
+    assert r.status_code == status and match in json.dumps(r.json())
+
+
+def test_api_unknown_model_and_huge_image(client, monkeypatch):
+    img = _b64(synthetic_image(32, 32))
+    r = client.post("/pal4vst/v1/detect", json={"image": img, "model": "sd15-artifacts"})
+    assert r.status_code == 404 and "unknown PAL4VST model" in r.json()["detail"]
+    import pal4vst_extension.api as api
+
+    monkeypatch.setattr(api, "MAX_PIXELS", 100)
+    r = client.post("/pal4vst/v1/detect", json={"image": img, "model": "tiny.safetensors"})
+    assert r.status_code == 413
+
+
+def test_alwayson_args_are_validated_before_generation(client):
+    ok = client.post("/sdapi/v1/txt2img", json={"prompt": "x", "alwayson_scripts": {"PAL4VST": {"args": [True, {"denoise": 0.3}]}}})
+    assert ok.status_code == 200 and ok.json()["scripts"] == ["PAL4VST"]
+    bad = client.post("/sdapi/v1/txt2img", json={"prompt": "x", "alwayson_scripts": {"pal4vst": {"args": [{"denoise": 3}]}}})
+    assert bad.status_code == 422 and "denoise must be between" in bad.json()["detail"]
+    other = client.post("/sdapi/v1/txt2img", json={"prompt": "x", "alwayson_scripts": {"ADetailer": {"args": [1]}}})
+    assert other.status_code == 200
