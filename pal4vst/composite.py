@@ -36,9 +36,9 @@ def feather_alpha(mask: np.ndarray, feather: int) -> np.ndarray:
 
 
 def _back(crop: np.ndarray, record: CropRecord) -> np.ndarray:
-    """A working-size crop resized to its box, padding dropped, as float32."""
+    """A working-size float32 crop resized to its box, padding dropped."""
     side = record.box[2]
-    sq = resize_to(crop.astype(np.float32, copy=False), side)
+    sq = resize_to(crop, side)
     l, t, r, b = record.pad
     return sq[t:side - b, l:side - r]
 
@@ -59,11 +59,13 @@ def composite(
     image_index: int = 0,
     feather: int = 4,
     colour_match: bool = False,
+    originals: Sequence[np.ndarray] | np.ndarray | None = None,
 ) -> np.ndarray:
     """Paste the crops of ``records`` whose ``image_index`` matches into a copy of ``image``.
 
     ``image`` is ``HxWx3`` uint8 or float; ``crops[i]`` belongs to ``records[i]`` and must be
-    ``work_size x work_size``. Crops are pasted in record order.
+    ``work_size x work_size``. Crops are pasted in record order. ``originals`` are the crops as
+    :func:`~pal4vst.crops.zoom_crops` made them, when at hand (saves recomputing them).
     """
     if len(crops) != len(records):
         raise CompositeError(f"{len(crops)} inpainted crops for {len(records)} crop records; they must match one to one")
@@ -80,23 +82,39 @@ def composite(
             raise CompositeError(f"crop {i} is {crop.shape[1]}x{crop.shape[0]}, its record expects {s}x{s} "
                                  "(the inpainter must return the crop at the size it was given)")
         x0, y0, x1, y1 = rec.inside
-        region = rec.region_mask()
-        sent = resize_to(extract_square(image, rec.box, rec.pad, rec.pad_mode), s)
-        delta = _back(crop[..., : image.shape[2]] if crop.ndim == 3 else crop, rec) - _back(sent, rec)
-        if colour_match:
-            ring = cv2.dilate(region.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~region
-            delta = _match_colour(delta, ring)
-        alpha = feather_alpha(region, feather)
-        inside = alpha > 0
-        if not inside.any():
+        bx0, by0, bx1, by1 = rec.bbox  # the region itself: only these pixels can change
+        full_region = rec.region_mask()
+        rows, cols = slice(by0 - y0, by1 - y0), slice(bx0 - x0, bx1 - x0)
+        region = full_region[rows, cols]
+        if not region.any():
             continue
-        patch = out[y0:y1, x0:x1]
-        base = patch[inside].astype(np.float32)
-        new = base + alpha[inside][:, None] * delta[inside]
+        if originals is not None:
+            sent = originals[i]
+        else:
+            sent = resize_to(extract_square(image, rec.box, rec.pad, rec.pad_mode), s)
+        patch = np.ascontiguousarray(crop[..., : image.shape[2]] if crop.ndim == 3 else crop)
+        # Resizing is linear, so back(patch) - back(sent) = back(patch - sent): one resize, and an
+        # untouched crop gives exactly zero.
+        if patch.dtype == sent.dtype:
+            diff = cv2.subtract(patch, np.ascontiguousarray(sent), dtype=cv2.CV_32F)
+        else:
+            diff = patch.astype(np.float32) - sent.astype(np.float32)
+        delta = _back(diff, rec)
+        if delta.ndim == 2:
+            delta = delta[..., None]
+        if colour_match:
+            ring = cv2.dilate(full_region.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~full_region
+            delta = _match_colour(delta, ring)
+        delta = delta[rows, cols]
+        alpha = feather_alpha(region, feather)[..., None]
+        window = out[by0:by1, bx0:bx1]
+        new = window.astype(np.float32)
+        new += alpha * delta
         if np.issubdtype(image.dtype, np.integer):
             info = np.iinfo(image.dtype)
-            new = np.clip(np.rint(new), info.min, info.max)
-        patch[inside] = new.astype(image.dtype)
+            np.rint(new, out=new)
+            np.clip(new, info.min, info.max, out=new)
+        np.copyto(window, new.astype(image.dtype), where=alpha > 0)
     return out
 
 

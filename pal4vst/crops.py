@@ -119,12 +119,13 @@ def resize_to(img: np.ndarray, size: int | tuple[int, int], lanczos: bool = Fals
 
 
 def extract_square(image: np.ndarray, box: tuple[int, int, int], pad: tuple[int, int, int, int], pad_mode: str) -> np.ndarray:
-    """The ``side x side`` square at ``box`` of ``image`` (HxW or HxWxC), padded outside the image."""
+    """The ``side x side`` square at ``box`` of ``image`` (HxW or HxWxC), padded outside the image.
+    Without padding this is a view of ``image``."""
     x0, y0, side = box
     h, w = image.shape[:2]
     part = image[max(0, y0):min(h, y0 + side), max(0, x0):min(w, x0 + side)]
     if not any(pad):
-        return part.copy()
+        return part
     l, t, r, b = pad
     border = PAD_MODES[pad_mode]
     if border == cv2.BORDER_REFLECT_101 and (max(t, b) >= part.shape[0] or max(l, r) >= part.shape[1]):

@@ -57,7 +57,8 @@ def refine(
         if not len(zc):
             break
         painted = inpainter(zc.images, zc.masks)
-        candidate = composite(current, painted, zc.records, feather=feather, colour_match=colour_match)
+        candidate = composite(current, painted, zc.records, feather=feather, colour_match=colour_match,
+                              originals=zc.images)
         det = detector(candidate)
         if det.par >= pars[-1] and done:
             break

@@ -146,35 +146,90 @@ def prepare_mask(mask: np.ndarray, opts: RegionOptions = RegionOptions()) -> np.
     return fill_holes(m) if opts.fill_holes else m
 
 
+def _max_pool(mask: np.ndarray, cell: int) -> np.ndarray:
+    """uint8 map where each ``cell x cell`` block of ``mask`` holds its maximum (exact, no blur)."""
+    h, w = mask.shape
+    hp, wp = -(-h // cell) * cell, -(-w // cell) * cell
+    if (hp, wp) != (h, w):
+        mask = cv2.copyMakeBorder(mask, 0, hp - h, 0, wp - w, cv2.BORDER_CONSTANT, value=0)
+    rows = mask.reshape(hp // cell, cell, wp).max(axis=1)
+    return np.ascontiguousarray(rows.reshape(hp // cell, wp // cell, cell).max(axis=2))
+
+
+def _windows(mask: np.ndarray, margin: int, cell: int = 8) -> list[tuple[int, int, int, int]]:
+    """Disjoint windows ``(x0, y0, x1, y1)`` that hold every marked pixel with ``margin`` pixels
+    around it; windows that would overlap are merged. Found on a ``cell``-times smaller map, so
+    the full-resolution work below touches only the marked areas of a large image."""
+    h, w = mask.shape
+    small = _max_pool(mask, cell)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(small, connectivity=8)
+    boxes = []
+    for x, y, bw, bh, _ in stats[1:]:
+        boxes.append([max(0, x * cell - margin), max(0, y * cell - margin),
+                      min(w, (x + bw) * cell + margin), min(h, (y + bh) * cell + margin)])
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    boxes.pop(j)
+                    merged = True
+                    break
+            if merged:
+                break
+    return [tuple(b) for b in boxes]
+
+
+def _components(m: np.ndarray, opts: RegionOptions, grow: int) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+    """Components ``(bbox, mask in bbox)`` of the prepared mask, each found in its own window."""
+    comps = []
+    for x0, y0, x1, y1 in _windows(m, max(grow, 0) + 2):
+        win = grow_mask(np.ascontiguousarray(m[y0:y1, x0:x1]), grow)
+        if opts.fill_holes:
+            win = fill_holes(win)
+        if not win.any():
+            continue
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(win, connectivity=8)
+        for lab in range(1, n):
+            x, y, bw, bh, area = (int(v) for v in stats[lab])
+            if area >= opts.min_area:
+                comps.append(((x0 + x, y0 + y, x0 + x + bw, y0 + y + bh), labels[y:y + bh, x:x + bw] == lab))
+    return comps
+
+
 def find_regions(mask: np.ndarray, opts: RegionOptions = RegionOptions()) -> tuple[np.ndarray, list[Region]]:
     """The repair mask (uint8 0/1, exactly the union of the returned regions) and its regions,
-    largest first (ties by position), at most ``opts.max_regions``."""
-    m = prepare_mask(mask, opts)
+    largest first (ties by position), at most ``opts.max_regions``.
+
+    Thresholding, growing, hole filling and labelling run in windows around the marked pixels
+    only, with the same result as on the whole image.
+    """
+    m = binarize(mask, opts.threshold)
+    out = np.zeros(m.shape, np.uint8)
     if not m.any():
-        return m, []
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
-    comps = []
-    for lab in range(1, n):
-        x, y, w, h, area = (int(v) for v in stats[lab])
-        if area >= opts.min_area:
-            comps.append((lab, (x, y, x + w, y + h), area))
-    comps.sort(key=lambda c: (-c[2], c[1][1], c[1][0]))
+        return out, []
+    grow = int(opts.grow + round(opts.grow_percent / 100.0 * min(m.shape)))
+    comps = _components(m, opts, grow)
+    comps.sort(key=lambda c: (-int(np.count_nonzero(c[1])), c[0][1], c[0][0]))
     if opts.max_regions > 0:
         comps = comps[: opts.max_regions]
-    groups = _merge_groups([c[1] for c in comps], opts) if opts.merge else [[i] for i in range(len(comps))]
-
+    groups = _merge_groups([c[0] for c in comps], opts) if opts.merge else [[i] for i in range(len(comps))]
     regions: list[Region] = []
-    keep = np.zeros(n, np.uint8)
     for g in groups:
         members = [comps[i] for i in g]
-        x0 = min(c[1][0] for c in members)
-        y0 = min(c[1][1] for c in members)
-        x1 = max(c[1][2] for c in members)
-        y1 = max(c[1][3] for c in members)
-        sub = labels[y0:y1, x0:x1]
-        region_mask = np.isin(sub, [c[0] for c in members])
+        x0 = min(c[0][0] for c in members)
+        y0 = min(c[0][1] for c in members)
+        x1 = max(c[0][2] for c in members)
+        y1 = max(c[0][3] for c in members)
+        region_mask = np.zeros((y1 - y0, x1 - x0), bool)
+        for (cx0, cy0, cx1, cy1), cm in members:
+            region_mask[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] |= cm
         regions.append(Region((x0, y0, x1, y1), region_mask))
-        for c in members:
-            keep[c[0]] = 1
     regions.sort(key=lambda r: (-r.area, r.bbox[1], r.bbox[0]))
-    return keep[labels], regions
+    for r in regions:
+        x0, y0, x1, y1 = r.bbox
+        out[y0:y1, x0:x1] |= r.mask.view(np.uint8)
+    return out, regions

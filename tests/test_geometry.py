@@ -65,6 +65,8 @@ def test_changes_stay_inside_the_repair_mask(data, ropts, feather, colour_match)
     zc = zoom_crops([img], [mask], ropts, CropOptions(work_size=32))
     painted = 255 - zc.images  # an inpainter that changes everything it is given
     out = composite(img, painted, zc.records, feather=feather, colour_match=colour_match)
+    assert np.array_equal(out, composite(img, painted, zc.records, feather=feather, colour_match=colour_match,
+                                         originals=zc.images))
     outside = zc.repair_masks[0] == 0
     assert np.array_equal(out[outside], img[outside])
     if len(zc) and feather == 0 and not colour_match:
