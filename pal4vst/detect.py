@@ -125,7 +125,8 @@ class Detector:
         self.max_batch = max(1, int(max_batch))
         self.size = model.config.input_size
         self.tile_overlap = min(int(tile_overlap), self.size // 2)
-        self.module = model.module.to(self.device).eval()
+        # channels_last speeds up the head's convolutions (oneDNN, cuDNN); numerically the same.
+        self.module = model.module.to(self.device).to(memory_format=torch.channels_last).eval()
         self._mean = torch.tensor(model.config.mean, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(model.config.std, device=self.device).view(1, 3, 1, 1)
         if model.output == "labels":
