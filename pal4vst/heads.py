@@ -38,7 +38,8 @@ class UPerHead(nn.Module):
     """UPerNet: PPM on the last stage, FPN top-down fusion, 3x3 fusion conv, 1x1 classifier."""
 
     def __init__(
-        self, in_channels: tuple[int, ...], channels: int, num_classes: int, pool_scales: tuple[int, ...] = (1, 2, 3, 6)
+        self, in_channels: tuple[int, ...], channels: int, num_classes: int, pool_scales: tuple[int, ...] = (1, 2, 3, 6),
+        dropout: float = 0.1,
     ) -> None:
         super().__init__()
         self.psp_modules = PPM(pool_scales, in_channels[-1], channels)
@@ -46,7 +47,7 @@ class UPerHead(nn.Module):
         self.lateral_convs = nn.ModuleList(ConvModule(c, channels, 1) for c in in_channels[:-1])
         self.fpn_convs = nn.ModuleList(ConvModule(channels, channels, 3, padding=1) for _ in in_channels[:-1])
         self.fpn_bottleneck = ConvModule(len(in_channels) * channels, channels, 3, padding=1)
-        self.dropout = nn.Dropout2d(0.1)
+        self.dropout = nn.Dropout2d(dropout)
         self.conv_seg = nn.Conv2d(channels, num_classes, 1)
 
     def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
@@ -65,11 +66,11 @@ class UPerHead(nn.Module):
 class FCNHead(nn.Module):
     """FCN auxiliary head (one 3x3 ConvModule, no input concat), used for the training loss."""
 
-    def __init__(self, in_ch: int, channels: int, num_classes: int, num_convs: int = 1) -> None:
+    def __init__(self, in_ch: int, channels: int, num_classes: int, num_convs: int = 1, dropout: float = 0.1) -> None:
         super().__init__()
         layers = [ConvModule(in_ch if i == 0 else channels, channels, 3, padding=1) for i in range(num_convs)]
         self.convs = nn.Sequential(*layers)
-        self.dropout = nn.Dropout2d(0.1)
+        self.dropout = nn.Dropout2d(dropout)
         self.conv_seg = nn.Conv2d(channels, num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -40,6 +40,8 @@ class ModelConfig:
     aux_channels: int = 256
     aux_index: int = 2
     num_classes: int = 2
+    drop_path: float = 0.0  # stochastic depth, training only (the release trained with 0.3)
+    dropout: float = 0.1  # before the classifiers, training only
     input_size: int = 512
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
@@ -92,12 +94,13 @@ class PALSegmenter(nn.Module):
         self.config = config
         self.backbone = SwinTransformer(
             config.embed_dim, config.depths, config.num_heads, config.window, config.patch,
-            config.mlp_ratio, config.qkv_bias,
+            config.mlp_ratio, config.qkv_bias, drop_path=config.drop_path,
         )
         chans = config.stage_channels
-        self.decode_head = UPerHead(chans, config.head_channels, config.num_classes, config.pool_scales)
+        self.decode_head = UPerHead(chans, config.head_channels, config.num_classes, config.pool_scales, config.dropout)
         self.auxiliary_head = (
-            FCNHead(chans[config.aux_index], config.aux_channels, config.num_classes) if config.aux else None
+            FCNHead(chans[config.aux_index], config.aux_channels, config.num_classes, dropout=config.dropout)
+            if config.aux else None
         )
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -109,7 +112,11 @@ class PALSegmenter(nn.Module):
             aux = self.auxiliary_head(feats[self.config.aux_index])
         return main, aux
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, features: bool = False):
+        """Logits at the input size; with ``features=True`` (training, also through DDP) the raw
+        ``(decode, auxiliary)`` logits of :meth:`forward_features`."""
+        if features:
+            return self.forward_features(x)
         logits = self.decode_head(self.backbone(x))
         return F.interpolate(logits, size=x.shape[2:], mode="bilinear", align_corners=False)
 

@@ -140,17 +140,36 @@ class FFN(nn.Module):
         return self.layers(x)
 
 
+class DropPath(nn.Module):
+    """Stochastic depth (training only): drops a sample's residual branch with probability ``p``."""
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
 class SwinBlock(nn.Module):
-    def __init__(self, dim: int, num_heads: int, window: int, shift: bool, mlp_ratio: float, qkv_bias: bool) -> None:
+    def __init__(
+        self, dim: int, num_heads: int, window: int, shift: bool, mlp_ratio: float, qkv_bias: bool,
+        drop_path: float = 0.0,
+    ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.attn = ShiftWindowMSA(dim, num_heads, window, window // 2 if shift else 0, qkv_bias)
         self.norm2 = nn.LayerNorm(dim)
         self.ffn = FFN(dim, int(mlp_ratio * dim))
+        self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), hw)
-        return x + self.ffn(self.norm2(x))
+        x = x + self.drop_path(self.attn(self.norm1(x), hw))
+        return x + self.drop_path(self.ffn(self.norm2(x)))
 
 
 class PatchMerging(nn.Module):
@@ -174,11 +193,13 @@ class PatchMerging(nn.Module):
 
 class SwinStage(nn.Module):
     def __init__(
-        self, dim: int, depth: int, num_heads: int, window: int, mlp_ratio: float, qkv_bias: bool, downsample: bool
+        self, dim: int, depth: int, num_heads: int, window: int, mlp_ratio: float, qkv_bias: bool, downsample: bool,
+        drop_paths: list[float] | None = None,
     ) -> None:
         super().__init__()
+        dp = drop_paths or [0.0] * depth
         self.blocks = nn.ModuleList(
-            SwinBlock(dim, num_heads, window, i % 2 == 1, mlp_ratio, qkv_bias) for i in range(depth)
+            SwinBlock(dim, num_heads, window, i % 2 == 1, mlp_ratio, qkv_bias, dp[i]) for i in range(depth)
         )
         self.downsample = PatchMerging(dim, 2 * dim) if downsample else None
 
@@ -221,12 +242,16 @@ class SwinTransformer(nn.Module):
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
         in_chans: int = 3,
+        drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         self.patch_embed = PatchEmbed(in_chans, embed_dim, patch)
         self.num_features = [embed_dim * 2**i for i in range(len(depths))]
+        rates = torch.linspace(0, drop_path, sum(depths)).tolist()  # MMSeg: linear over all blocks
+        starts = [sum(depths[:i]) for i in range(len(depths))]
         self.stages = nn.ModuleList(
-            SwinStage(self.num_features[i], depths[i], num_heads[i], window, mlp_ratio, qkv_bias, i < len(depths) - 1)
+            SwinStage(self.num_features[i], depths[i], num_heads[i], window, mlp_ratio, qkv_bias, i < len(depths) - 1,
+                      rates[starts[i]:starts[i] + depths[i]])
             for i in range(len(depths))
         )
         for i, dim in enumerate(self.num_features):

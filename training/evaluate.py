@@ -1,0 +1,84 @@
+"""Evaluate like the paper's Table 1: artifact IoU and mIoU per task folder.
+
+    python -m training.evaluate CKPT DATA [--split test] [--csv results.csv] [--device auto]
+
+DATA is one dataset (released layout or flat folder) or a folder of task folders, each a dataset.
+Preprocessing is the release's (512x512 resize, whole image); IoU sums a confusion matrix over
+the images, as MMSegmentation's IoUMetric does. The last row, ``all``, pools every image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from pal4vst.checkpoint import load_checkpoint
+from pal4vst.detect import pick_device
+from pal4vst.weights import resolve
+
+from .data import EvalDataset, discover
+from .metrics import Confusion
+
+
+def tasks(root: Path, split: str) -> dict[str, list]:
+    """``{task: samples}``: the root itself when it is a dataset, else each sub-folder that is one."""
+    own = discover(root, split)
+    if own.samples and not own.errors:
+        return {root.name: own.samples}
+    found = {}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        rep = discover(sub, split)
+        if rep.samples:
+            rep.raise_if_errors(f"task {sub.name}")
+            found[sub.name] = rep.samples
+    if not found:
+        own.raise_if_errors(str(root))
+        raise SystemExit(f"no dataset found in {root}")
+    return found
+
+
+@torch.inference_mode()
+def evaluate_samples(model, samples, size: int, device) -> Confusion:
+    conf = Confusion()
+    for x, y in EvalDataset(samples, size):
+        logits = model(x[None].to(device))
+        up = F.interpolate(logits.float(), size=y.shape, mode="bilinear", align_corners=False)
+        conf.update(up.argmax(1)[0].cpu(), y)
+    return conf
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint")
+    ap.add_argument("data", type=Path)
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--csv", type=Path, default=Path("eval.csv"))
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args(argv)
+    device = pick_device(args.device)
+    loaded = load_checkpoint(resolve(args.checkpoint))
+    model = loaded.module.to(device).eval()
+    total = Confusion()
+    rows = []
+    for task, samples in tasks(args.data, args.split).items():
+        conf = evaluate_samples(model, samples, loaded.config.input_size, device)
+        total.matrix += conf.matrix
+        rows.append({"task": task, "images": len(samples), "artifact_iou": conf.artifact_iou, "miou": conf.miou})
+    rows.append({"task": "all", "images": sum(r["images"] for r in rows), "artifact_iou": total.artifact_iou,
+                 "miou": total.miou})
+    print(f"{'task':<28}{'images':>8}{'artifact IoU':>14}{'mIoU':>8}")
+    for r in rows:
+        print(f"{r['task']:<28}{r['images']:>8}{r['artifact_iou'] * 100:>14.2f}{r['miou'] * 100:>8.2f}")
+    with args.csv.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["task", "images", "artifact_iou", "miou"])
+        w.writeheader()
+        w.writerows([{**r, "artifact_iou": f"{r['artifact_iou']:.6f}", "miou": f"{r['miou']:.6f}"} for r in rows])
+    return rows
+
+
+if __name__ == "__main__":
+    main()
