@@ -152,47 +152,47 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from .images import atomic_write, read_image
-    from .regions import count_components
-    from .report import write_contact_sheet
-    from .score import rank
+    from .batch_score import ScoreJob, World, run
 
-    images = _iter_images(args.inputs)
-    if not images:
-        print("error: no images found in the inputs", file=sys.stderr)
-        return EXIT_INPUT_FAILED
-    detector = _make_detector(args)
-    failures = Failures(args.debug)
-    rows: list[dict] = []
-    for path in _progress(images, "score"):
-        try:
-            img = read_image(path)
-            det = detector(img)
-        except (ValueError, OSError) as e:
-            failures.add(path, e)
-            continue
-        rows.append({"path": str(path), "par": det.par, "width": det.size[0], "height": det.size[1],
-                     "regions": count_components(det.mask), "_img": img if args.html else None,
-                     "_det": det if args.html else None})
-    ranking = rank([r["par"] for r in rows])
-    fields = ["rank", "path", "par", "width", "height", "regions"]
+    world = World.from_env()
+    if world.size > 1 and args.device == "auto":
+        import torch
 
-    def write_csv(tmp: Path) -> None:
-        with tmp.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-            w.writeheader()
-            for r in ranking:
-                row = dict(rows[r.index], rank=r.rank, par=f"{rows[r.index]['par']:.6f}")
-                w.writerow(row)
-
-    atomic_write(args.out, write_csv)
+        if torch.cuda.is_available():
+            args.device = f"cuda:{world.local_rank}"
+    job = ScoreJob(args.inputs, args.out, _make_detector(args), batch=args.batch, workers=args.workers,
+                   chunk=args.chunk, retry_failed=args.retry_failed, world=world)
+    summary = run(job)
+    if world.rank != 0:
+        return 0
+    for _, path, par in summary["best"]:
+        print(f"PAR {par:.4f}  {path}")
+    print(f"ranked {summary['ranked']} images -> {args.out} ({summary['images_per_s']} images/s on rank 0, "
+          f"{summary['skipped']} already scored)", file=sys.stderr)
+    if summary["histogram"]:
+        print(f"PAR histogram: {summary['histogram']}", file=sys.stderr)
+    for line in summary["slowest_decode"][:3]:
+        print(f"slowest to decode: {line}", file=sys.stderr)
+    for line in summary["failed"]:
+        print(f"error: {line}", file=sys.stderr)
     if args.html:
-        ordered = [rows[r.index] for r in ranking]
-        write_contact_sheet(args.html, [(Path(r["path"]), r["_img"], r["_det"]) for r in ordered])
-    for r in ranking[:5]:
-        print(f"{r.rank:>4}  PAR {r.par:.4f}  {rows[r.index]['path']}")
-    print(f"ranked {len(rows)} images -> {args.out}" + (f", {args.html}" if args.html else ""), file=sys.stderr)
-    return EXIT_INPUT_FAILED if failures.items else 0
+        _score_html(args.out, args.html, job.detector, args.html_max)
+    return EXIT_INPUT_FAILED if summary["failed"] else 0
+
+
+def _score_html(ranking: Path, html: Path, detector, limit: int) -> None:
+    """A contact sheet of the first ``limit`` ranked images (overlays are recomputed)."""
+    from .report import write_contact_sheet
+    from .sources import read_item
+
+    with ranking.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "ok"][:limit]
+    entries = []
+    for r in rows:
+        img = read_item(r["path"])
+        entries.append((Path(r["path"]), img, detector(img)))
+    write_contact_sheet(html, entries)
+    print(f"contact sheet: {html}", file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -280,10 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.set_defaults(func=cmd_detect)
 
-    p = sub.add_parser("score", help="rank images by PAR (Perceptual Artifacts Ratio), best first")
-    p.add_argument("inputs", nargs="+", help="image files or folders")
+    p = sub.add_parser("score", help="rank images by PAR (Perceptual Artifacts Ratio), best first; "
+                       "resumable, and sharded over ranks under torchrun")
+    p.add_argument("inputs", nargs="+", help="folders (recursive), .txt/.csv lists of paths, .tar shards, globs")
     p.add_argument("--out", type=Path, default=Path("ranking.csv"), help="CSV ranking (default ranking.csv)")
     p.add_argument("--html", type=Path, help="also write a contact sheet of overlays")
+    p.add_argument("--html-max", type=int, default=200, help="images in the contact sheet (best first)")
+    p.add_argument("--workers", type=int, default=2, help="decoding processes per rank")
+    p.add_argument("--chunk", type=int, default=256, help="results written per chunk (lost at most on a kill)")
+    p.add_argument("--retry-failed", action="store_true", help="try files that failed before again")
     _add_model_args(p)
     p.set_defaults(func=cmd_score)
 

@@ -176,23 +176,29 @@ def test_param_groups_and_schedule():
 
 
 def test_tiny_model_learns_synthetic_artifacts(tmp_path):
-    """Held-out artifact IoU rises from ~0 (an untrained model marks nothing useful) to >= 0.3.
+    """Held-out artifact IoU rises from near zero to at least twice what marking everything scores.
 
-    The synthetic corruptions cover ~15 % of the pixels; some (a blur on a smooth area) are barely
-    visible, which caps what a 0.3M-parameter model learns in 1000 steps on a CPU. 0.3 is well
-    above chance (predicting everything: IoU ~0.15) and about twice the best value seen after 100
-    steps, so it shows real learning without being flaky.
+    Marking every pixel as an artifact gives IoU = the artifact fraction of the labels (~0.11
+    here), and an untrained model marks nothing (IoU 0). The 0.3M-parameter tiny preset learns
+    from scratch on a CPU, so the run uses the strongly visible corruptions (noise, patch shuffle,
+    colour blotch) and 1500 steps: measured here, IoU 0.06 after 250 steps and 0.33 after 1500.
+    The bar is 2x the everything-baseline (~0.22), clear of both start and noise.
     """
-    data = write_dataset(tmp_path / "d", {"train": 400, "val": 40}, size=96, seed=0)
+    from training.data import load_label
+
+    data = write_dataset(tmp_path / "d", {"train": 400, "val": 40}, size=96, seed=0,
+                         kinds=("noise", "shuffle", "blotch"))
     out = tmp_path / "run"
-    _run([PY, "-m", "training.train", "--data", str(data), "--out", str(out), "--preset", "tiny", "--iters", "1000",
-          "--batch", "8", "--crop", "64", "--amp", "none", "--workers", "0", "--val-interval", "100",
-          "--ckpt-interval", "1000", "--set", "scale=80", "--set", "warmup_iters=30", "--set", "poly_end=1000",
+    _run([PY, "-m", "training.train", "--data", str(data), "--out", str(out), "--preset", "tiny", "--iters", "1500",
+          "--batch", "8", "--crop", "64", "--amp", "none", "--workers", "0", "--val-interval", "250",
+          "--ckpt-interval", "1500", "--set", "scale=80", "--set", "warmup_iters=50", "--set", "poly_end=1500",
           "--set", "lr=0.001", "--set", "head_lr_mult=1", "--set", "ratio_range=[0.75,1.5]", "--set", "drop_path=0.0"])
     with open(out / "val.csv") as f:
         ious = [float(r["artifact_iou"]) for r in csv.DictReader(f)]
-    assert ious[0] < 0.2
-    assert max(ious) >= 0.3, ious
+    everything = float(np.mean([load_label(s).mean() for s in discover(data, "val").samples]))
+    assert 0.05 < everything < 0.25
+    assert ious[0] < 1.5 * everything, ious
+    assert ious[-1] >= 2 * everything, (ious, everything)
     assert (out / "best.safetensors").is_file()
 
 

@@ -1,0 +1,279 @@
+"""PAR scoring of large image sets: sharded over torchrun ranks, resumable, decoded in workers.
+
+``python -m pal4vst score SOURCE... --out ranking.csv`` runs here with one process;
+``torchrun --nproc_per_node N [--nnodes M ...] -m pal4vst score ...`` shards the items (item i
+goes to rank i mod world). Each rank appends its results to
+``ranking.csv.parts/part-<rank>-of-<world>.jsonl`` one chunk at a time (a single write per chunk;
+a torn last line is ignored), and rank 0 merges every part into the ranking at the end. A rerun
+skips items whose key and signature (size + mtime) are already in a part, so a killed run loses
+at most the chunk each rank was writing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .detect import Detector
+from .images import ImageError, atomic_write
+from .regions import count_components
+from .score import rank
+from .sources import Item, enumerate_sources, read_item
+
+log = logging.getLogger("pal4vst")
+FIELDS = ["rank", "path", "par", "width", "height", "regions", "status"]
+
+
+@dataclass
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> World:
+        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                   int(os.environ.get("LOCAL_RANK", 0)))
+
+    def init(self) -> None:
+        if self.size > 1 and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("gloo")  # only barriers: gloo works beside any device
+
+    def barrier(self) -> None:
+        if self.size > 1:
+            torch.distributed.barrier()
+
+    def close(self) -> None:
+        if self.size > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def parts_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".parts")
+
+
+def read_parts(folder: Path) -> dict[str, dict]:
+    """Every result recorded in any part file (any world size), by key; later lines win."""
+    done: dict[str, dict] = {}
+    if not folder.is_dir():
+        return done
+    for part in sorted(folder.glob("part-*.jsonl")):
+        with part.open() as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break  # torn last write of a killed run
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                done[rec["path"]] = rec
+    return done
+
+
+class _Decode(torch.utils.data.Dataset):
+    """Decodes and resizes in DataLoader workers: ``(i, uint8 SxSx3 or None, (h, w), error)``."""
+
+    def __init__(self, items: list[Item], size: int) -> None:
+        self.items, self.size = items, size
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        t0 = time.perf_counter()
+        try:
+            img = read_item(self.items[i].key)
+        except (ImageError, OSError, ValueError) as e:
+            msg = str(e)
+            key = self.items[i].key
+            return i, None, (0, 0), msg[len(key) + 2:] if msg.startswith(key + ": ") else msg, time.perf_counter() - t0
+        small = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+        return i, torch.from_numpy(small), img.shape[:2], "", time.perf_counter() - t0
+
+
+def _collate(batch):
+    return batch
+
+
+@dataclass
+class ScoreJob:
+    sources: list[str]
+    out: Path
+    detector: Detector
+    batch: int = 16
+    workers: int = 2
+    chunk: int = 256
+    retry_failed: bool = False
+    world: World = field(default_factory=World.from_env)
+
+
+def score_prepared(det: Detector, small: torch.Tensor, sizes: list[tuple[int, int]]) -> list[tuple[float, int]]:
+    """PAR and region count for a batch already resized to the model's input (``[B, S, S, 3]`` uint8);
+    the same numbers as ``det(image)`` gives on the full images."""
+    x = small.to(det.device, non_blocking=True).permute(0, 3, 1, 2).float()
+    diff = det.logit_difference((x - det._mean) / det._std)
+    out = []
+    for i, (h, w) in enumerate(sizes):
+        mode = "nearest" if det.loaded.output == "labels" else "bilinear"
+        up = F.interpolate(diff[i:i + 1], size=(h, w), mode=mode, align_corners=None if mode == "nearest" else False)[0, 0]
+        mask = up > 0 if det.threshold == 0.5 else torch.sigmoid(up) > det.threshold
+        out.append((float(mask.float().mean()), count_components(mask.cpu().numpy())))
+    return out
+
+
+def _drop_torn_tail(part: Path) -> None:
+    """Cut a killed run's half-written last line, so appending starts on a fresh line."""
+    if not part.exists() or part.stat().st_size == 0:
+        return
+    data = part.read_bytes()
+    if not data.endswith(b"\n"):
+        with part.open("r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def _chunks(loader, size: int) -> Iterator[list]:
+    buf: list = []
+    for batch in loader:
+        buf.extend(batch)
+        if len(buf) >= size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def run(job: ScoreJob) -> dict:
+    """Score this rank's share, then (rank 0) merge all parts into the ranking CSV."""
+    w = job.world
+    w.init()
+    items, warnings = enumerate_sources(job.sources)
+    if w.rank == 0:
+        for msg in warnings:
+            log.warning("%s", msg)
+    folder = parts_dir(job.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    done = read_parts(folder)
+    mine = [it for i, it in enumerate(items) if i % w.size == w.rank]
+    todo = [it for it in mine if not _is_done(done.get(it.key), it, job.retry_failed)]
+    part = folder / f"part-{w.rank:05d}-of-{w.size:05d}.jsonl"
+    t0 = time.perf_counter()
+    n = _score(job, todo, part)
+    seconds = time.perf_counter() - t0
+    w.barrier()
+    summary = {"rank": w.rank, "scored": n, "skipped": len(mine) - len(todo), "seconds": round(seconds, 3),
+               "images_per_s": round(n / seconds, 2) if seconds > 0 and n else 0.0}
+    if w.rank == 0:
+        summary.update(merge(items, folder, job.out))
+    w.barrier()
+    w.close()
+    return summary
+
+
+def _is_done(rec: dict | None, item: Item, retry_failed: bool) -> bool:
+    if rec is None or rec.get("sig") != item.sig:
+        return False
+    return rec.get("status") == "ok" or not retry_failed
+
+
+def _score(job: ScoreJob, todo: list[Item], part: Path) -> int:
+    from tqdm import tqdm
+
+    if not todo:
+        return 0
+    det = job.detector
+    loader = torch.utils.data.DataLoader(_Decode(todo, det.size), batch_size=job.batch, num_workers=job.workers,
+                                         collate_fn=_collate, pin_memory=det.device.type == "cuda")
+    bar = tqdm(total=len(todo), unit="img", desc=f"rank {job.world.rank}", disable=job.world.local_rank != 0 or None)
+    _drop_torn_tail(part)
+    count = 0
+    stop_after = int(os.environ.get("PAL4VST_SCORE_STOP_AFTER", "0"))  # tests: die like a killed job
+    with part.open("a") as f:
+        for n_chunk, chunk in enumerate(_chunks(loader, job.chunk), 1):
+            lines = []
+            for start in range(0, len(chunk), job.batch):
+                group = chunk[start:start + job.batch]
+                good = [g for g in group if g[1] is not None]
+                results = score_prepared(det, torch.stack([g[1] for g in good]), [g[2] for g in good]) if good else []
+                by_index = {g[0]: r for g, r in zip(good, results)}
+                for i, _, (h, w_), err, secs in group:
+                    it = todo[i]
+                    if err:
+                        rec = {"path": it.key, "sig": it.sig, "par": None, "width": None, "height": None,
+                               "regions": None, "status": f"failed: {err}", "decode_s": round(secs, 4)}
+                    else:
+                        par, regions = by_index[i]
+                        rec = {"path": it.key, "sig": it.sig, "par": par, "width": w_, "height": h,
+                               "regions": regions, "status": "ok", "decode_s": round(secs, 4)}
+                    lines.append(json.dumps(rec) + "\n")
+                bar.update(len(group))
+            f.write("".join(lines))  # one write per chunk: a kill leaves at most a torn last line
+            f.flush()
+            os.fsync(f.fileno())
+            count += len(lines)
+            if stop_after and n_chunk >= stop_after:
+                f.write(lines[0][: len(lines[0]) // 2])  # and leave a torn line, as a kill mid-write would
+                f.flush()
+                os._exit(19)
+    bar.close()
+    return count
+
+
+def merge(items: list[Item], folder: Path, out: Path) -> dict:
+    """Write the ranking (best first; failed files last) and a PAR histogram beside it."""
+    done = read_parts(folder)
+    recs = [done[it.key] for it in items if it.key in done]
+    ok = [r for r in recs if r["status"] == "ok"]
+    failed = [r for r in recs if r["status"] != "ok"]
+    ranking = rank([r["par"] for r in ok])
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as f:
+            wr = csv.DictWriter(f, fieldnames=FIELDS)
+            wr.writeheader()
+            for r in ranking:
+                rec = ok[r.index]
+                wr.writerow({"rank": r.rank, "path": rec["path"], "par": f"{rec['par']:.6f}", "width": rec["width"],
+                             "height": rec["height"], "regions": rec["regions"], "status": "ok"})
+            for rec in failed:
+                wr.writerow({"rank": "", "path": rec["path"], "par": "", "width": "", "height": "", "regions": "",
+                             "status": rec["status"]})
+
+    atomic_write(out, write)
+    hist = histogram_png([r["par"] for r in ok], out.with_suffix(".par_hist.png")) if ok else None
+    slowest = sorted(ok, key=lambda r: -r.get("decode_s", 0.0))[:5]
+    return {"ranked": len(ok), "failed": [f"{r['path']}: {r['status']}" for r in failed],
+            "missing": len(items) - len(recs), "histogram": str(hist) if hist else None,
+            "slowest_decode": [f"{r['path']} ({r.get('decode_s', 0):.3f} s)" for r in slowest],
+            "best": [(r.index, ok[r.index]["path"], ok[r.index]["par"]) for r in ranking[:5]]}
+
+
+def histogram_png(pars: list[float], path: Path, bins: int = 20) -> Path:
+    """A small bar chart of the PAR distribution (no plotting library needed)."""
+    from PIL import Image, ImageDraw
+
+    counts, edges = np.histogram(pars, bins=bins, range=(0.0, max(1e-6, max(pars))))
+    w, h, pad = 640, 320, 40
+    img = Image.new("RGB", (w, h), "white")
+    d = ImageDraw.Draw(img)
+    top = max(1, counts.max())
+    bw = (w - 2 * pad) / bins
+    for i, c in enumerate(counts):
+        x0 = pad + i * bw
+        d.rectangle([x0 + 1, h - pad - (h - 2 * pad) * c / top, x0 + bw - 1, h - pad], fill=(200, 0, 200))
+    d.line([pad, h - pad, w - pad, h - pad], fill="black")
+    d.text((pad, h - pad + 8), "0", fill="black")
+    d.text((w - pad - 40, h - pad + 8), f"{edges[-1]:.3f}", fill="black")
+    d.text((pad, 10), f"PAR histogram: {len(pars)} images, max bar {top}", fill="black")
+    atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
+    return path

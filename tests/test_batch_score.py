@@ -1,0 +1,116 @@
+"""Dataset-scale scoring: folders, lists and tar shards; 2 gloo ranks under torchrun give the same
+ranking as 1 process; a killed run resumes and scores every image exactly once."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+from PIL import Image
+
+from conftest import ROOT, synthetic_image
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, tiny_pth):
+    root = tmp_path_factory.mktemp("ds")
+    folder = root / "folder"
+    (folder / "sub").mkdir(parents=True)
+    for i in range(24):
+        Image.fromarray(synthetic_image(40 + i, 48, i)).save(folder / ("sub" if i % 3 == 0 else "") / f"img{i:03d}.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    shard = root / "shard-000.tar"
+    with tarfile.open(shard, "w") as tf:
+        for i in range(14):
+            buf = io.BytesIO()
+            Image.fromarray(synthetic_image(50, 30 + i, 100 + i)).save(buf, format="JPEG")
+            info = tarfile.TarInfo(f"{i:06d}.jpg")
+            info.size = len(buf.getvalue())
+            tf.addfile(info, io.BytesIO(buf.getvalue()))
+        bad = b"not a jpeg"
+        info = tarfile.TarInfo("000099.jpg")
+        info.size = len(bad)
+        tf.addfile(info, io.BytesIO(bad))
+    return folder, shard, tiny_pth
+
+
+def _score(args, out, env=None, nproc=1, check=True):
+    base = [sys.executable, "-m", "pal4vst", "score", *args, "--out", str(out), "--workers", "0", "--chunk", "8",
+            "--batch", "4", "--dtype", "fp32", "--device", "cpu"]
+    if nproc > 1:
+        base = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
+                "29533", "-m", "pal4vst", *base[3:]]
+    r = subprocess.run(base, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600)
+    if check:
+        assert r.returncode in (0, 1), r.stderr[-3000:]
+    return r
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_two_ranks_match_one_process(data, tmp_path):
+    folder, shard, model = data
+    r1 = _score([str(folder), str(shard), "--model", str(model)], tmp_path / "one.csv")
+    r2 = _score([str(folder), str(shard), "--model", str(model)], tmp_path / "two.csv", nproc=2)
+    one, two = _rows(tmp_path / "one.csv"), _rows(tmp_path / "two.csv")
+    assert len(one) == 24 + 14 + 2
+    assert one == two
+    assert list((tmp_path / "two.csv.parts").glob("part-*-of-00002.jsonl")) and r2.returncode == 1
+    failed = [r for r in one if r["status"] != "ok"]
+    assert {r["path"].rsplit("/", 1)[-1] for r in failed} == {"broken.png", "shard-000.tar::000099.jpg"}
+    assert all(r["status"].startswith("failed: ") for r in failed) and r1.returncode == 1
+    ranked = [r for r in one if r["status"] == "ok"]
+    assert [int(r["rank"]) for r in ranked] == list(range(1, 39))
+    assert [float(r["par"]) for r in ranked] == sorted(float(r["par"]) for r in ranked)
+    assert (tmp_path / "one.par_hist.png").is_file()
+
+
+def test_same_numbers_as_single_image_detection(data, tmp_path):
+    from pal4vst.checkpoint import load_checkpoint
+    from pal4vst.detect import Detector
+    from pal4vst.images import read_image
+
+    folder, _, model = data
+    _score([str(folder), "--model", str(model)], tmp_path / "f.csv")
+    det = Detector(load_checkpoint(model), device="cpu", dtype="fp32")
+    for row in _rows(tmp_path / "f.csv")[:6]:
+        d = det(read_image(row["path"]))
+        assert float(row["par"]) == pytest.approx(d.par, abs=1e-6)
+
+
+def test_killed_run_resumes_and_scores_each_image_once(data, tmp_path):
+    folder, shard, model = data
+    out = tmp_path / "r.csv"
+    r = _score([str(folder), str(shard), "--model", str(model)], out, env={"PAL4VST_SCORE_STOP_AFTER": "2"},
+               check=False)
+    assert r.returncode == 19 and not out.exists()
+    first = (out.with_name("r.csv.parts") / "part-00000-of-00001.jsonl").read_text()
+    assert not first.endswith("\n")  # the torn line of the "kill"
+    _score([str(folder), str(shard), "--model", str(model)], out)
+    lines = [json.loads(x) for x in (out.with_name("r.csv.parts") / "part-00000-of-00001.jsonl").read_text().splitlines()]
+    keys = [x["path"] for x in lines]
+    assert len(keys) == len(set(keys)) == 40
+    assert len(_rows(out)) == 40
+    # a third run has nothing left to do
+    r = _score([str(folder), str(shard), "--model", str(model)], out)
+    assert "38 already scored" in r.stderr or "40 already scored" in r.stderr
+
+
+def test_list_source(data, tmp_path):
+    folder, _, model = data
+    lst = tmp_path / "list.txt"
+    names = sorted(p for p in folder.rglob("img*.png"))[:5]
+    lst.write_text("\n".join(str(p) for p in names) + "\n/nowhere/missing.png\n")
+    _score([str(lst), "--model", str(model)], tmp_path / "l.csv")
+    rows = _rows(tmp_path / "l.csv")
+    assert len(rows) == 6 and sum(r["status"] == "ok" for r in rows) == 5
+    assert rows[-1]["path"] == "/nowhere/missing.png" and rows[-1]["status"] == "failed: no such file"
