@@ -250,6 +250,8 @@ def cmd_selfcheck(args: argparse.Namespace) -> int:
               "repository (github.com/adobe/PAL4VST, folder demo/) and pass --image and --expected, or set "
               "PAL4VST_REFERENCE to their folder.", file=sys.stderr)
         return EXIT_SETUP_FAILED
+    if args.dtype == "auto":
+        args.dtype = "fp32"  # compare the port at full precision
     detector = _make_detector(args)
     det = detector(read_image(image))
     want = np.asarray(Image.open(expected).convert("L")) > 127

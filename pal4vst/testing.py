@@ -15,8 +15,9 @@ from .checkpoint import save_safetensors
 from .model import PALSegmenter, build_model
 
 
-def randomise(model: PALSegmenter, seed: int = 0, artifact_bias: float = 0.0) -> PALSegmenter:
-    """Fill every parameter and BatchNorm statistic with non-trivial random values.
+def randomise(model: torch.nn.Module, seed: int = 0, artifact_bias: float = 0.0) -> torch.nn.Module:
+    """Fill every parameter and BatchNorm statistic with non-trivial random values (works on any
+    model with MMSegmentation's names, MMSegmentation's own included).
 
     ``artifact_bias`` is added to the artifact logit, to tune how much a random model marks.
     """
@@ -33,7 +34,8 @@ def randomise(model: PALSegmenter, seed: int = 0, artifact_bias: float = 0.0) ->
                 t.copy_(1.0 + torch.randn(t.shape, generator=g) * 0.2)
             else:
                 t.copy_(torch.randn(t.shape, generator=g) * (1.5 / max(1, t[0].numel())) ** 0.5)
-        model.decode_head.conv_seg.bias[1] += artifact_bias
+        if artifact_bias:
+            model.decode_head.conv_seg.bias[1] += artifact_bias
     return model.eval()
 
 

@@ -75,23 +75,6 @@ def mmseg_config(p: dict) -> dict:
         train_cfg=dict(), test_cfg=dict(mode="whole"))
 
 
-def randomise(model, torch) -> None:
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if not t.is_floating_point():
-                continue
-            if name.endswith("running_var"):
-                t.copy_(torch.rand(t.shape, generator=g) * 1.5 + 0.25)
-            elif name.endswith(("running_mean", "bias", "relative_position_bias_table")):
-                t.copy_(torch.randn(t.shape, generator=g) * 0.5)
-            elif t.ndim == 1:  # norm weights
-                t.copy_(1.0 + torch.randn(t.shape, generator=g) * 0.2)
-            else:
-                fan_in = max(1, t[0].numel())
-                t.copy_(torch.randn(t.shape, generator=g) * (1.5 / fan_in) ** 0.5)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=PRESETS, default="tiny")
@@ -107,9 +90,11 @@ def main() -> None:
     from mmseg.utils import register_all_modules
 
     register_all_modules()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from pal4vst.testing import randomise  # the same randomisation as the tests' checkpoints
+
     p = PRESETS[args.preset]
-    model = MODELS.build(mmseg_config(p)).eval()
-    randomise(model, torch)
+    model = randomise(MODELS.build(mmseg_config(p)).eval())
 
     g = torch.Generator().manual_seed(1)
     inputs = [torch.randn(1, 3, h, w, generator=g) for h, w in p["sizes"]]
