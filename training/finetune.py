@@ -10,29 +10,17 @@ DiT 16.46 -> 31.76). The result is OUT/best.safetensors, ready for the nodes and
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-
-from .config import TrainConfig, add_override_args, apply_overrides
-from .engine import train
+from .config import TrainConfig
+from .train import parser, run
 
 FINETUNE = dict(iters=2000, warmup_iters=100, poly_end=2000, val_interval=200, ckpt_interval=200, out="runs/finetune")
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__)
     ap.add_argument("--from", dest="source", default="unified", help="release name or checkpoint to start from")
-    add_override_args(ap)
-    ap.add_argument("--resume", nargs="?", const=True, default=False)
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    cfg = apply_overrides(TrainConfig(init=args.source, **FINETUNE), args)
-    if not cfg.data:
-        raise SystemExit("--data DIR is required")
-    summary = train(cfg, resume=args.resume)
-    print(json.dumps(summary))
-    return summary
+    return run(TrainConfig(init=args.source, **FINETUNE), args)
 
 
 if __name__ == "__main__":

@@ -26,16 +26,19 @@ def parser(description: str = __doc__) -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None, base: TrainConfig | None = None) -> dict:
-    args = parser().parse_args(argv)
+def run(base: TrainConfig, args: argparse.Namespace) -> dict:
+    """Apply the file and flags to ``base``, train, print the summary as JSON."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    cfg = TrainConfig.load(args.config) if args.config else (base or TrainConfig())
-    cfg = apply_overrides(cfg, args)
+    cfg = apply_overrides(TrainConfig.load(args.config) if args.config else base, args)
     if not cfg.data:
         raise SystemExit("--data DIR is required (a dataset folder; see training/data.py for layouts)")
     summary = train(cfg, resume=args.resume)
     print(json.dumps(summary))
     return summary
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return run(TrainConfig(), parser().parse_args(argv))
 
 
 if __name__ == "__main__":
