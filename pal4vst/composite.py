@@ -12,7 +12,9 @@ inpainter kept, and pixels outside the region masks are bit-identical to the inp
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -70,7 +72,7 @@ def composite(
     if len(crops) != len(records):
         raise CompositeError(f"{len(crops)} inpainted crops for {len(records)} crop records; they must match one to one")
     h, w = image.shape[:2]
-    out = image.copy()
+    todo = []
     for i, (crop, rec) in enumerate(zip(crops, records)):
         if rec.image_index != image_index:
             continue
@@ -81,41 +83,63 @@ def composite(
         if crop.shape[:2] != (s, s):
             raise CompositeError(f"crop {i} is {crop.shape[1]}x{crop.shape[0]}, its record expects {s}x{s} "
                                  "(the inpainter must return the crop at the size it was given)")
-        x0, y0, x1, y1 = rec.inside
-        bx0, by0, bx1, by1 = rec.bbox  # the region itself: only these pixels can change
-        full_region = rec.region_mask()
-        rows, cols = slice(by0 - y0, by1 - y0), slice(bx0 - x0, bx1 - x0)
-        region = full_region[rows, cols]
-        if not region.any():
-            continue
-        if originals is not None:
-            sent = originals[i]
-        else:
-            sent = resize_to(extract_square(image, rec.box, rec.pad, rec.pad_mode), s)
-        patch = np.ascontiguousarray(crop[..., : image.shape[2]] if crop.ndim == 3 else crop)
-        # Resizing is linear, so back(patch) - back(sent) = back(patch - sent): one resize, and an
-        # untouched crop gives exactly zero.
-        if patch.dtype == sent.dtype:
-            diff = cv2.subtract(patch, np.ascontiguousarray(sent), dtype=cv2.CV_32F)
-        else:
-            diff = patch.astype(np.float32) - sent.astype(np.float32)
-        delta = _back(diff, rec)
-        if delta.ndim == 2:
-            delta = delta[..., None]
-        if colour_match:
-            ring = cv2.dilate(full_region.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~full_region
-            delta = _match_colour(delta, ring)
-        delta = delta[rows, cols]
-        alpha = feather_alpha(region, feather)[..., None]
-        window = out[by0:by1, bx0:bx1]
-        new = window.astype(np.float32)
-        new += alpha * delta
-        if np.issubdtype(image.dtype, np.integer):
-            info = np.iinfo(image.dtype)
-            np.rint(new, out=new)
-            np.clip(new, info.min, info.max, out=new)
-        np.copyto(window, new.astype(image.dtype), where=alpha > 0)
+        todo.append(i)
+
+    def change(i: int):
+        return _change(image, crops[i], records[i], None if originals is None else originals[i], feather, colour_match)
+
+    # The per-region work (resizes, distance transforms) releases the GIL: run it on all cores,
+    # then blend in record order, so overlapping regions compose exactly as one after another.
+    if len(todo) > 1:
+        with ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) as pool:
+            changes = list(pool.map(change, todo))
+    else:
+        changes = [change(i) for i in todo]
+    out = image.copy()
+    for ch in changes:
+        if ch is not None:
+            _blend(out, *ch)
     return out
+
+
+def _change(image: np.ndarray, crop: np.ndarray, rec: CropRecord, sent: np.ndarray | None, feather: int,
+            colour_match: bool):
+    """``(bbox, alpha, delta)`` of one crop over its region's bounding box, or None."""
+    x0, y0, _, _ = rec.inside
+    bx0, by0, bx1, by1 = rec.bbox  # the region itself: only these pixels can change
+    full_region = rec.region_mask()
+    rows, cols = slice(by0 - y0, by1 - y0), slice(bx0 - x0, bx1 - x0)
+    region = full_region[rows, cols]
+    if not region.any():
+        return None
+    if sent is None:
+        sent = resize_to(extract_square(image, rec.box, rec.pad, rec.pad_mode), rec.work_size)
+    patch = np.ascontiguousarray(crop[..., : image.shape[2]] if crop.ndim == 3 else crop)
+    # Resizing is linear, so back(patch) - back(sent) = back(patch - sent): one resize, and an
+    # untouched crop gives exactly zero.
+    if patch.dtype == sent.dtype:
+        diff = cv2.subtract(patch, np.ascontiguousarray(sent), dtype=cv2.CV_32F)
+    else:
+        diff = patch.astype(np.float32) - sent.astype(np.float32)
+    delta = _back(diff, rec)
+    if delta.ndim == 2:
+        delta = delta[..., None]
+    if colour_match:
+        ring = cv2.dilate(full_region.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~full_region
+        delta = _match_colour(delta, ring)
+    return rec.bbox, feather_alpha(region, feather)[..., None], delta[rows, cols]
+
+
+def _blend(out: np.ndarray, bbox: tuple[int, int, int, int], alpha: np.ndarray, delta: np.ndarray) -> None:
+    bx0, by0, bx1, by1 = bbox
+    window = out[by0:by1, bx0:bx1]
+    new = window.astype(np.float32)
+    new += alpha * delta
+    if np.issubdtype(out.dtype, np.integer):
+        info = np.iinfo(out.dtype)
+        np.rint(new, out=new)
+        np.clip(new, info.min, info.max, out=new)
+    np.copyto(window, new.astype(out.dtype), where=alpha > 0)
 
 
 def composite_batch(images: Sequence[np.ndarray], crops: Sequence[np.ndarray] | np.ndarray, records: Sequence[CropRecord], **kwargs) -> list[np.ndarray]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -181,6 +183,14 @@ def crop_region(image: np.ndarray, region: Region, image_index: int, ropts: Regi
     return crop, mask_work, record
 
 
+def _map(fn, items: list) -> list:
+    """``map`` on all cores for several items (OpenCV and numpy release the GIL), in order."""
+    if len(items) < 2:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1)) as pool:
+        return list(pool.map(fn, items))
+
+
 def zoom_crops(
     images: list[np.ndarray], masks: list[np.ndarray], ropts: RegionOptions = RegionOptions(),
     copts: CropOptions = CropOptions(),
@@ -195,8 +205,8 @@ def zoom_crops(
             raise ValueError(f"image {i} is {img.shape[1]}x{img.shape[0]} but its mask is {mask.shape[1]}x{mask.shape[0]}")
         grown, regions = find_regions(mask, ropts)
         repair.append(grown)
-        for region in regions:
-            c, m, r = crop_region(img, region, i, ropts, copts)
+        made = _map(lambda region, img=img, i=i: crop_region(img, region, i, ropts, copts), regions)
+        for c, m, r in made:
             crops.append(c)
             cmasks.append(m)
             records.append(r)
