@@ -136,3 +136,31 @@ def test_selfcheck_reports_iou(shared_dir, tiny_pth, capsys):
     code = main(["selfcheck", "--model", str(tiny_pth)])
     out = capsys.readouterr().out
     assert "IoU" in out and "FAIL" in out and code == 1  # a random model cannot reproduce the release
+
+
+def test_ctrl_c_leaves_no_partial_files(tmp_path, tiny_pth):
+    import signal
+    import time
+
+    src = tmp_path / "many"
+    src.mkdir()
+    for i in range(40):
+        Image.fromarray(synthetic_image(300, 300, i)).save(src / f"{i:02d}.png")
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-m", "pal4vst", "detect", str(src), "--model", str(tiny_pth), "--out",
+                          str(out), "--dtype", "fp32"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(out.glob("*_overlay.jpg"))) < 3:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    files = list(out.iterdir())
+    assert not [f for f in files if f.name.startswith(".")]  # no temporary leftovers
+    done = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert 0 < len(done) < 40
+    for rec in done:  # every recorded image has all three outputs, complete
+        stem = rec["input"].rsplit("/", 1)[-1][:-4]
+        for suffix in ("_mask.png", "_prob.png", "_overlay.jpg"):
+            Image.open(out / f"{stem}{suffix}").load()
