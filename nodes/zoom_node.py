@@ -26,12 +26,6 @@ class PALCrops:
     colour_match: bool = False
     placeholder: bool = False
 
-    def to_json(self) -> str:
-        import json
-
-        return json.dumps({"work_size": self.work_size, "feather": self.feather, "colour_match": self.colour_match,
-                           "placeholder": self.placeholder, "records": [r.to_dict() for r in self.records]})
-
 
 class PALZoomCrop:
     """Square crops 1.5x each artifact region (the paper's zoom-in), resized for the inpainter."""
