@@ -41,7 +41,7 @@ def build_tab(services, default_model):
                         overlay = gr.Image(label="Artifacts (magenta)", type="pil", interactive=False)
                         mask = gr.Image(label="Mask", type="pil", interactive=False, elem_id="pal4vst_mask")
                         after = gr.Image(label="Fixed", type="pil", interactive=False, elem_id="pal4vst_after")
-                        send = _send_buttons(after)
+                        _send_buttons(after)
             with gr.Tab("Score a folder"):
                 folder = gr.Textbox(label="Folder", placeholder="/path/to/images")
                 score_btn = gr.Button("Rank by PAR", variant="primary")
@@ -65,11 +65,10 @@ def build_tab(services, default_model):
             return score_folder(services(), m, f, t, progress=progress.tqdm)
 
         score_btn.click(_safe(do_score), inputs=[model, folder, threshold], outputs=[gallery, csv_file, score_text])
-        del send
     return tab
 
 
-def _send_buttons(image_component):
+def _send_buttons(image_component) -> None:
     """The webui's own "send to img2img / inpaint" buttons for the fixed image, where available."""
     try:
         from modules import infotext_utils as iu
@@ -77,10 +76,9 @@ def _send_buttons(image_component):
         try:
             from modules import generation_parameters_copypaste as iu
         except ImportError:
-            return None
+            return
     with gr.Row():
         buttons = iu.create_buttons(["img2img", "inpaint"])
     for tabname, button in buttons.items():
         iu.register_paste_params_button(iu.ParamBinding(paste_button=button, tabname=tabname,
                                                         source_image_component=image_component))
-    return buttons

@@ -23,9 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .detect import Detector
+from .distributed import World
 from .images import ImageError, atomic_write
 from .regions import count_components
 from .score import rank
@@ -33,30 +33,6 @@ from .sources import Item, enumerate_sources, read_item
 
 log = logging.getLogger("pal4vst")
 FIELDS = ["rank", "path", "par", "width", "height", "regions", "status"]
-
-
-@dataclass
-class World:
-    rank: int = 0
-    size: int = 1
-    local_rank: int = 0
-
-    @classmethod
-    def from_env(cls) -> World:
-        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                   int(os.environ.get("LOCAL_RANK", 0)))
-
-    def init(self) -> None:
-        if self.size > 1 and not torch.distributed.is_initialized():
-            torch.distributed.init_process_group("gloo")  # only barriers: gloo works beside any device
-
-    def barrier(self) -> None:
-        if self.size > 1:
-            torch.distributed.barrier()
-
-    def close(self) -> None:
-        if self.size > 1 and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
 
 
 def parts_dir(out: Path) -> Path:
@@ -122,12 +98,10 @@ def score_prepared(det: Detector, small: torch.Tensor, sizes: list[tuple[int, in
     """PAR and region count for a batch already resized to the model's input (``[B, S, S, 3]`` uint8);
     the same numbers as ``det(image)`` gives on the full images."""
     x = small.to(det.device, non_blocking=True).permute(0, 3, 1, 2).float()
-    diff = det.logit_difference((x - det._mean) / det._std)
+    diff = det.logit_difference(det.normalise(x))
     out = []
     for i, (h, w) in enumerate(sizes):
-        mode = "nearest" if det.loaded.output == "labels" else "bilinear"
-        up = F.interpolate(diff[i:i + 1], size=(h, w), mode=mode, align_corners=None if mode == "nearest" else False)[0, 0]
-        mask = up > 0 if det.threshold == 0.5 else torch.sigmoid(up) > det.threshold
+        _, mask = det.upsample(diff[i:i + 1], h, w)
         out.append((float(mask.float().mean()), count_components(mask.cpu().numpy())))
     return out
 

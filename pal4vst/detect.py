@@ -186,16 +186,24 @@ class Detector:
             t = t.expand(-1, -1, 3) if t.shape[-1] == 1 else t[..., :3]
             x = t.permute(2, 0, 1)[None].clamp(0, 1) * 255.0
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).round()
+        return self.normalise(x)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, S, S]`` RGB 0..255 on the device -> the model's normalised input."""
         return (x - self._mean) / self._std
 
-    def _finish(self, diff: torch.Tensor, height: int, width: int) -> Detection:
-        """``diff`` ``[1, 1, h, w]`` logit difference -> probability and mask at ``height x width``."""
+    def upsample(self, diff: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``diff`` ``[1, 1, h, w]`` logit difference -> (difference, mask) at ``height x width``."""
         if self.loaded.output == "labels":
             up = F.interpolate(diff, size=(height, width), mode="nearest")
         else:
             up = F.interpolate(diff, size=(height, width), mode="bilinear", align_corners=False)
         d = up[0, 0]
-        mask = d > 0 if self.threshold == 0.5 else torch.sigmoid(d) > self.threshold
+        return d, (d > 0 if self.threshold == 0.5 else torch.sigmoid(d) > self.threshold)
+
+    def _finish(self, diff: torch.Tensor, height: int, width: int) -> Detection:
+        """``diff`` ``[1, 1, h, w]`` logit difference -> probability and mask at ``height x width``."""
+        d, mask = self.upsample(diff, height, width)
         prob = torch.sigmoid(d, out=d) if self.loaded.output == "logits" else mask.float()
         return Detection(prob=prob.cpu().numpy(), mask=mask.cpu().numpy())
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from pal4vst.checkpoint import _torch_load, load_checkpoint, save_safetensors
 from pal4vst.detect import cpu_supports_bf16, pick_device
+from pal4vst.distributed import World
 from pal4vst.model import PALSegmenter, preset
 
 from .config import TrainConfig
@@ -28,25 +29,12 @@ from .optim import build_optimizer, build_scheduler
 log = logging.getLogger("pal4vst.train")
 
 
-@dataclasses.dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device_pref: str) -> tuple[Dist, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        cuda = torch.cuda.is_available() and device_pref != "cpu"
-        dist.init_process_group("nccl" if cuda else "gloo")
-    d = Dist(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+def init_distributed(device_pref: str) -> tuple[World, torch.device]:
+    d = World.from_env()
+    cuda = torch.cuda.is_available() and device_pref != "cpu"
+    d.init("nccl" if cuda else "gloo")
     device = pick_device(device_pref)
-    if device.type == "cuda" and world > 1:
+    if device.type == "cuda" and d.size > 1:
         device = torch.device("cuda", d.local_rank)
         torch.cuda.set_device(device)
     return d, device
@@ -121,7 +109,7 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _slots(d: Dist, accum: int, micro: int) -> list[int]:
+def _slots(d: World, accum: int, micro: int) -> list[int]:
     # Global slot of each sample this rank draws in one step: rank-major, then micro-batch.
     return [(d.rank * accum + a) * micro + k for a in range(accum) for k in range(micro)]
 
@@ -131,10 +119,10 @@ def train(cfg: TrainConfig, resume: str | bool = False) -> dict:
     d, device = init_distributed(cfg.device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    micro = cfg.micro_batch or max(1, cfg.batch // d.world)
-    if cfg.batch % (micro * d.world):
-        raise SystemExit(f"batch {cfg.batch} is not a multiple of micro-batch {micro} x {d.world} processes")
-    accum = cfg.batch // (micro * d.world)
+    micro = cfg.micro_batch or max(1, cfg.batch // d.size)
+    if cfg.batch % (micro * d.size):
+        raise SystemExit(f"batch {cfg.batch} is not a multiple of micro-batch {micro} x {d.size} processes")
+    accum = cfg.batch // (micro * d.size)
 
     report = discover(cfg.data, "train")
     report.raise_if_errors(f"training data {cfg.data}")
@@ -146,11 +134,11 @@ def train(cfg: TrainConfig, resume: str | bool = False) -> dict:
 
     torch.manual_seed(cfg.seed)
     model = build(cfg).to(device)
-    if d.world > 1 and device.type == "cuda":
+    if d.size > 1 and device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.train()
     net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-        if d.world > 1 else model
+        if d.size > 1 else model
     opt = build_optimizer(model, cfg)
     sched = build_scheduler(opt, cfg)
     dtype = amp_dtype(cfg, device)
@@ -196,7 +184,7 @@ def train(cfg: TrainConfig, resume: str | bool = False) -> dict:
             x, y = next(batches)
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             torch.manual_seed(hash((cfg.seed, it, d.rank * accum + a)) % (2**63))  # dropout, drop path
-            sync = nullcontext() if (d.world == 1 or a == accum - 1) else net.no_sync()
+            sync = nullcontext() if (d.size == 1 or a == accum - 1) else net.no_sync()
             with sync:
                 with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                     main, aux = net(x, features=True)
@@ -208,9 +196,9 @@ def train(cfg: TrainConfig, resume: str | bool = False) -> dict:
         opt.zero_grad(set_to_none=True)
         lr = opt.param_groups[0]["lr"] / opt.param_groups[0].get("lr_mult", 1.0)
         sched.step()
-        if d.world > 1:
+        if d.size > 1:
             dist.all_reduce(totals)
-            totals /= d.world
+            totals /= d.size
         loss_val = float(totals[0])
         done = it + 1
         if d.main:
@@ -234,24 +222,21 @@ def train(cfg: TrainConfig, resume: str | bool = False) -> dict:
                 if conf.artifact_iou > best["artifact_iou"]:
                     best = {"artifact_iou": conf.artifact_iou, "miou": conf.miou, "iter": done}
                     save_safetensors(model, out / "best.safetensors", source_name=f"iter {done}")
-            if d.world > 1:
-                dist.barrier()
+            d.barrier()
         if done % cfg.ckpt_interval == 0 or done == cfg.iters:
             if d.main:
                 atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                              "scheduler": sched.state_dict(), "scaler": scaler.state_dict(), "iter": done,
                              "best": best, "rng": {"torch": torch.get_rng_state()}, "config": json.dumps(cfg.to_dict())},
                             ckpt_path)
-            if d.world > 1:
-                dist.barrier()
+            d.barrier()
     if log_file:
         log_file.close()
     bar.close()
     if d.main:
         save_safetensors(model, out / "last.safetensors", source_name=f"iter {cfg.iters}")
-    if d.world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
+    d.barrier()
+    d.close()
     return {"last_loss": loss_val, "best": best, "out": str(out)}
 
 
