@@ -138,12 +138,20 @@ def _merge_groups(boxes: list[tuple[int, int, int, int]], opts: RegionOptions) -
     return groups
 
 
-def prepare_mask(mask: np.ndarray, opts: RegionOptions = RegionOptions()) -> np.ndarray:
-    """Threshold, grow/shrink and fill holes: the uint8 0/1 mask the regions come from."""
-    m = binarize(mask, opts.threshold)
-    grow = int(opts.grow + round(opts.grow_percent / 100.0 * min(m.shape)))
+def _grow_pixels(opts: RegionOptions, shape: tuple[int, ...]) -> int:
+    return int(opts.grow + round(opts.grow_percent / 100.0 * min(shape[:2])))
+
+
+def _grow_and_fill(m: np.ndarray, grow: int, fill: bool) -> np.ndarray:
     m = grow_mask(m, grow)
-    return fill_holes(m) if opts.fill_holes else m
+    return fill_holes(m) if fill else m
+
+
+def prepare_mask(mask: np.ndarray, opts: RegionOptions = RegionOptions()) -> np.ndarray:
+    """Threshold, grow/shrink and fill holes over the whole image: the uint8 0/1 mask the regions
+    come from (:func:`find_regions` does the same in windows around the marks)."""
+    m = binarize(mask, opts.threshold)
+    return _grow_and_fill(m, _grow_pixels(opts, m.shape), opts.fill_holes)
 
 
 def _max_pool(mask: np.ndarray, cell: int) -> np.ndarray:
@@ -187,9 +195,7 @@ def _components(m: np.ndarray, opts: RegionOptions, grow: int) -> list[tuple[tup
     """Components ``(bbox, mask in bbox)`` of the prepared mask, each found in its own window."""
     comps = []
     for x0, y0, x1, y1 in _windows(m, max(grow, 0) + 2):
-        win = grow_mask(np.ascontiguousarray(m[y0:y1, x0:x1]), grow)
-        if opts.fill_holes:
-            win = fill_holes(win)
+        win = _grow_and_fill(np.ascontiguousarray(m[y0:y1, x0:x1]), grow, opts.fill_holes)
         if not win.any():
             continue
         n, labels, stats, _ = cv2.connectedComponentsWithStats(win, connectivity=8)
@@ -211,8 +217,7 @@ def find_regions(mask: np.ndarray, opts: RegionOptions = RegionOptions()) -> tup
     out = np.zeros(m.shape, np.uint8)
     if not m.any():
         return out, []
-    grow = int(opts.grow + round(opts.grow_percent / 100.0 * min(m.shape)))
-    comps = _components(m, opts, grow)
+    comps = _components(m, opts, _grow_pixels(opts, m.shape))
     comps.sort(key=lambda c: (-int(np.count_nonzero(c[1])), c[0][1], c[0][0]))
     if opts.max_regions > 0:
         comps = comps[: opts.max_regions]
