@@ -3,9 +3,11 @@
 Supported files, recognised from their content (never their name):
 
 * MMSegmentation checkpoints as released (``{"meta", "state_dict", ...}``);
-* mmdeploy TorchScript ``end2end.pt`` (its weights are moved into the eager model when their
-  names match, which also gives soft probabilities; otherwise the TorchScript graph runs and
-  only a 0/1 map is available);
+* mmdeploy TorchScript ``end2end.pt``: mmdeploy traces the whole ``EncoderDecoder``, so the file
+  holds the weights under MMSegmentation's names plus the ``data_preprocessor`` mean/std (read as
+  the preprocessing) and the auxiliary head. The weights are moved into the eager model, which
+  gives soft probabilities; when they do not map, the TorchScript graph itself runs (probed once
+  at load) and only a 0/1 map is available;
 * our safetensors files, whose metadata header holds the config and the source's sha256.
 
 Checkpoints are untrusted: pickles are read with ``torch.load(weights_only=True)``. Objects a
@@ -38,6 +40,11 @@ log = logging.getLogger(__name__)
 SAFETENSORS_FORMAT = "pal4vst"
 _ANCHOR = "backbone.patch_embed.projection.weight"
 _STAGE_KEY = re.compile(r"^backbone\.stages\.(\d+)\.blocks\.(\d+)\.")
+# Tensors that are no weights, dropped by name: MMSegmentation's data preprocessor (mmdeploy's
+# trace keeps its non-persistent buffers; read by :func:`read_preprocessing`) and the relative
+# position index every Swin recomputes. Any other unknown tensor is an error, never ignored.
+_PREPROCESSOR = ("data_preprocessor.mean", "data_preprocessor.std")
+_DERIVED_SUFFIX = "relative_position_index"
 
 
 class CheckpointError(ValueError):
@@ -241,7 +248,19 @@ def filter_state_dict(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]
             "this file holds no PAL4VST segmenter weights (expected keys such as "
             f"'{_ANCHOR}' and 'decode_head.conv_seg.weight'; found e.g. {sample})."
         )
-    return {k: v for k, v in out.items() if not k.endswith("relative_position_index")}
+    return {k: v for k, v in out.items() if k not in _PREPROCESSOR and not k.endswith(_DERIVED_SUFFIX)}
+
+
+def read_preprocessing(sd: Mapping[str, torch.Tensor]) -> dict[str, tuple[float, float, float]]:
+    """``{"mean": ..., "std": ...}`` from MMSegmentation's ``data_preprocessor`` buffers, where a
+    file carries them (mmdeploy's TorchScript does); empty otherwise."""
+    out = _strip_prefix(dict(sd))
+    found = {}
+    for key in _PREPROCESSOR:
+        t = out.get(key)
+        if t is not None and t.numel() == 3:
+            found[key.rsplit(".", 1)[1]] = tuple(round(float(v), 6) for v in t.flatten())
+    return found
 
 
 def _window_and_heads(table: torch.Tensor) -> tuple[int, int]:
@@ -315,7 +334,8 @@ def build_from_state_dict(sd: Mapping[str, torch.Tensor], config: ModelConfig, s
         for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shapes)):
             if items:
                 parts.append(f"{len(items)} {label}: {', '.join(items[:6])}{' ...' if len(items) > 6 else ''}")
-        raise CheckpointError(f"{source or 'checkpoint'} does not match the PAL4VST architecture ({'; '.join(parts)})")
+        where = f"{source}: " if source else ""
+        raise CheckpointError(f"{where}the weights do not match the PAL4VST architecture ({'; '.join(parts)})")
     model.load_state_dict(sd, strict=False)
     return model.eval()
 
@@ -328,22 +348,74 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-class _LabelMapModule(nn.Module):
-    """Wraps an mmdeploy TorchScript whose weights do not map onto the eager model."""
+class _GraphModule(nn.Module):
+    """Runs a TorchScript segmenter whose weights do not map onto the eager model: ``[B, C, H, W]``
+    logits (mmdeploy's ``with_argmax=False``) pass through, label maps become ``[B, 1, H, W]``."""
 
-    def __init__(self, ts: torch.jit.ScriptModule) -> None:
+    def __init__(self, ts: torch.jit.ScriptModule, output: str) -> None:
         super().__init__()
         self.ts = ts
+        self.output = output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.ts(x.float())
-        return out.view(out.shape[0], 1, *out.shape[-2:])
+        if self.output == "logits":
+            return out.float()
+        return out.reshape(out.shape[0], 1, *out.shape[-2:])
+
+
+def _graph_output(path: Path, ts: torch.jit.ScriptModule, size: int) -> str:
+    """``labels`` or ``logits``: what the graph answers to one ``1x3xSxS`` input. Anything else is
+    not a segmenter PAL4VST can use."""
+    try:
+        with torch.inference_mode():
+            out = ts(torch.zeros(1, 3, size, size))
+    except Exception as e:  # noqa: BLE001 - a graph raises whatever its ops raise
+        raise CheckpointError(f"{path}: the TorchScript graph fails on a 1x3x{size}x{size} input "
+                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else None
+    if shape in ((1, 1, size, size), (1, size, size)) and not out.is_floating_point():
+        return "labels"
+    if shape == (1, 2, size, size) and out.is_floating_point():
+        return "logits"
+    got = f"a tensor of shape {shape} ({out.dtype})" if shape else type(out).__name__
+    raise CheckpointError(f"{path} is a TorchScript model, but not a PAL4VST segmenter: for a 1x3x{size}x{size} "
+                          f"input it returns {got}, not a 2-class label map or logits")
+
+
+def _load_graph(path: Path, sha: str, reason: str) -> LoadedModel:
+    config = ModelConfig()
+    ts = load_torchscript(path).eval()
+    output = _graph_output(path, ts, config.input_size)
+    soft = "" if output == "logits" else " It outputs labels only, so the probability map is the 0/1 mask."
+    log.warning("%s: TorchScript weights do not map onto the eager model (%s); running the graph itself.%s",
+                path, reason, soft)
+    return LoadedModel(_GraphModule(ts, output).eval(), config, output, str(path), "torchscript", sha)
+
+
+def _load_eager(path: Path, sd: dict[str, torch.Tensor], meta: dict[str, str], kind: str, sha: str,
+                with_aux: bool) -> LoadedModel:
+    prep = read_preprocessing(sd)
+    sd = filter_state_dict(sd)
+    config = infer_config(sd, meta)
+    differ = {k: v for k, v in prep.items() if not all(math.isclose(a, b, rel_tol=1e-5)
+                                                       for a, b in zip(v, getattr(config, k)))}
+    if differ:  # float32 buffers of the release's own values are not a difference
+        log.warning("%s: its data_preprocessor normalises with %s, not the release's mean %s, std %s; using the "
+                    "file's", path, ", ".join(f"{k} {v}" for k, v in differ.items()), config.mean, config.std)
+        config = dataclasses.replace(config, **differ)
+    if not with_aux:
+        config = dataclasses.replace(config, aux=False)
+        sd = {k: v for k, v in sd.items() if not k.startswith("auxiliary_head.")}
+    return LoadedModel(build_from_state_dict(sd, config), config, "logits", str(path), kind, sha)
 
 
 def load_checkpoint(path: str | Path, *, with_aux: bool = False) -> LoadedModel:
     """Load any supported PAL4VST checkpoint into an eval-mode model on the CPU.
 
-    ``with_aux`` keeps the FCN auxiliary head (training); inference does not need it.
+    ``with_aux`` keeps the FCN auxiliary head (training); inference does not need it. A
+    TorchScript file whose weights do not map onto the eager model runs as its own graph; only a
+    file that is no segmenter at all is refused.
     """
     path = Path(path)
     sd, meta, kind = read_file(path)
@@ -351,22 +423,11 @@ def load_checkpoint(path: str | Path, *, with_aux: bool = False) -> LoadedModel:
         log.info("%s: safetensors written by %r, reading it as a plain state dict", path, meta.get("format"))
     sha = meta.get("source_sha256", "")
     try:
-        sd = filter_state_dict(sd)
+        return _load_eager(path, sd, meta, kind, sha, with_aux)
     except CheckpointError as e:
         if kind != "torchscript" or classify(_strip_prefix(sd)) == "backbone":
             raise CheckpointError(f"{path}: {e}") from None
-        log.warning("%s: TorchScript weights do not match the eager model; running the graph itself. It outputs "
-                    "labels only, so the soft probability map is the 0/1 mask.", path)
-        return LoadedModel(_LabelMapModule(load_torchscript(path)).eval(), ModelConfig(), "labels", str(path), kind, sha)
-    try:
-        config = infer_config(sd, meta)
-    except CheckpointError as e:
-        raise CheckpointError(f"{path}: {e}") from None
-    if not with_aux:
-        config = dataclasses.replace(config, aux=False)
-        sd = {k: v for k, v in sd.items() if not k.startswith("auxiliary_head.")}
-    model = build_from_state_dict(sd, config, str(path))
-    return LoadedModel(model, config, "logits", str(path), kind, sha)
+        return _load_graph(path, sha, str(e)[:300])
 
 
 def save_safetensors(model: PALSegmenter, path: str | Path, *, source_sha256: str = "", source_name: str = "") -> Path:

@@ -132,8 +132,6 @@ class Detector:
         self.module = model.module.to(self.device).to(memory_format=fmt).eval()
         self._mean = torch.tensor(model.config.mean, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(model.config.std, device=self.device).view(1, 3, 1, 1)
-        if model.output == "labels":
-            log.warning("%s gives labels only: the probability map is the 0/1 mask", model.source)
 
     # ---------------------------------------------------------------- public API
     def __call__(self, images: Input | Sequence[Input]) -> Detection | list[Detection]:

@@ -1,8 +1,10 @@
 """Build the released PAL4VST architecture with MMSegmentation itself and save a parity fixture.
 
-Dev-only (MMSegmentation is never a runtime or CI dependency). Install on CPU, in a separate venv:
+Dev-only (MMSegmentation and mmdeploy are never runtime or CI dependencies). Install on CPU, in a
+separate venv:
 
     pip install torch==2.13.0 "numpy<2" mmengine==0.10.7 mmcv-lite==2.1.0 mmsegmentation==1.2.2 ftfy regex
+    pip install --no-deps mmdeploy==1.3.1 && pip install aenum terminaltables prettytable multiprocess onnx six grpcio
 
 Then:
 
@@ -12,8 +14,11 @@ Then:
 It writes ``checkpoint.pth`` (MMEngine layout: ``meta``, ``state_dict``, ``message_hub`` with
 MMEngine objects, as training leaves it), ``inputs.pt`` (normalised inputs of several sizes) and
 ``logits.pt`` (``EncoderDecoder.encode_decode`` logits, resized to the input as MMSeg's
-inference does). Every parameter and BatchNorm statistic is randomised so that no part of the
-network can hide behind an identity-like initialisation.
+inference does) and ``end2end.pt``: the same model exported by mmdeploy's own TorchScript tracer
+with its mmseg rewriters, as the authors' ``end2end.pt`` was (the whole ``EncoderDecoder``, its
+``data_preprocessor`` buffers and auxiliary head included; normalised ``1x3xHxW`` input, argmax
+label map out), traced at the first input's size. Every parameter and BatchNorm statistic is
+randomised so that no part of the network can hide behind an identity-like initialisation.
 """
 
 from __future__ import annotations
@@ -75,6 +80,37 @@ def mmseg_config(p: dict) -> dict:
         train_cfg=dict(), test_cfg=dict(mode="whole"))
 
 
+def centre_artifact_logit(model, x) -> None:
+    """Shift the classifier's artifact bias so that about half of ``x``'s pixels are artifacts:
+    random weights otherwise favour one class everywhere, and a label map that is all one class
+    agrees with anything."""
+    import torch
+
+    with torch.no_grad():
+        logits = model.encode_decode(x, [dict(img_shape=x.shape[2:])])
+        model.decode_head.conv_seg.bias[1] -= (logits[:, 1] - logits[:, 0]).median()
+
+
+def trace_like_mmdeploy(model, x):
+    """``tools/deploy.py``'s TorchScript step: mmdeploy's ``trace`` of the EncoderDecoder under its
+    mmseg rewriters (``BaseSegmentor.forward`` -> ``predict`` -> argmax), with the deploy config of
+    ``configs/mmseg/segmentation_torchscript.py``."""
+    import mmdeploy.codebase.mmseg.models  # noqa: F401  (registers mmdeploy's mmseg rewriters)
+    from mmdeploy.apis.torch_jit import trace
+    from mmengine import Config
+    from mmseg.structures import SegDataSample
+
+    deploy_cfg = Config(dict(
+        ir_config=dict(type="torchscript", save_file="end2end.pt", input_names=["input"], output_names=["output"],
+                       input_shape=None),
+        backend_config=dict(type="torchscript"),
+        codebase_config=dict(type="mmseg", task="Segmentation")))
+    h, w = x.shape[2:]
+    sample = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
+    return trace(model, x, backend="torchscript", input_metas={"data_samples": [sample], "mode": "predict"},
+                 context_info={"deploy_cfg": deploy_cfg}, check_trace=False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=PRESETS, default="tiny")
@@ -98,6 +134,7 @@ def main() -> None:
 
     g = torch.Generator().manual_seed(1)
     inputs = [torch.randn(1, 3, h, w, generator=g) for h, w in p["sizes"]]
+    centre_artifact_logit(model, inputs[0])
     t0 = time.perf_counter()
     with torch.no_grad():
         logits = [model.encode_decode(x, [dict(img_shape=x.shape[2:])]) for x in inputs]
@@ -120,6 +157,13 @@ def main() -> None:
     )
     torch.save(inputs, args.out / "inputs.pt")
     torch.save(logits, args.out / "logits.pt")
+    traced = trace_like_mmdeploy(model, inputs[0])
+    traced.save(str(args.out / "end2end.pt"))
+    with torch.no_grad():
+        labels = traced(inputs[0])
+    agree = float((labels == logits[0].argmax(1, keepdim=True)).float().mean())
+    print(f"end2end.pt: output {tuple(labels.shape)} {labels.dtype}, agrees with argmax(logits) on {agree:.4%} "
+          f"of pixels; state dict: {len(traced.state_dict())} tensors")
     print(f"wrote {args.out} (mmseg {mmseg.__version__}, forward {seconds:.2f}s for {len(inputs)} inputs)")
 
 
