@@ -12,6 +12,7 @@ import binascii
 import io
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -75,6 +76,22 @@ def decode_image(data: str) -> Image.Image:
     return img
 
 
+def plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays, tuples and paths turned into plain JSON types.
+    Every route answers through it: FastAPI/pydantic refuse numpy types with a 500."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
 def encode_png(arr_or_img: np.ndarray | Image.Image) -> str:
     img = arr_or_img if isinstance(arr_or_img, Image.Image) else Image.fromarray(arr_or_img)
     buf = io.BytesIO()
@@ -98,13 +115,12 @@ def register_routes(app: FastAPI, services: Services, inpainter_factory: Optiona
 
     @app.get("/pal4vst/v1/models")
     def models() -> dict:
-        return {"models": services.model_choices(), "default": "unified",
-                "folders": [str(d) for d in services.model_dirs]}
+        return plain({"models": services.model_choices(), "default": "unified", "folders": services.model_dirs})
 
     @app.get("/pal4vst/v1/args")
     def args_doc() -> dict:
         """The script args in order, with defaults: for alwayson_scripts {"PAL4VST": {"args": [...]}}."""
-        return {"title": SCRIPT_TITLE, "order": PALArgs.names(), "defaults": PALArgs().to_dict()}
+        return plain({"title": SCRIPT_TITLE, "order": PALArgs.names(), "defaults": PALArgs().to_dict()})
 
     @app.post("/pal4vst/v1/detect")
     def detect(req: DetectRequest) -> dict:
@@ -118,7 +134,7 @@ def register_routes(app: FastAPI, services: Services, inpainter_factory: Optiona
                "regions": [{"bbox": list(r.bbox), "area": r.area} for r in regions]}
         if req.return_probability:
             out["probability"] = encode_png(np.round(det.prob * 255).astype(np.uint8))
-        return out
+        return plain(out)
 
     @app.post("/pal4vst/v1/score")
     def score(req: ScoreRequest) -> dict:
@@ -126,7 +142,7 @@ def register_routes(app: FastAPI, services: Services, inpainter_factory: Optiona
             raise HTTPException(422, "images must not be empty")
         detector = _detector(services, req.model, req.threshold)
         pars = [detector(pil_to_rgb(decode_image(s))).par for s in req.images]
-        return {"pars": pars, "ranking": [{"rank": r.rank, "index": r.index, "par": r.par} for r in rank(pars)]}
+        return plain({"pars": pars, "ranking": [{"rank": r.rank, "index": r.index, "par": r.par} for r in rank(pars)]})
 
     @app.post("/pal4vst/v1/refine")
     def refine(req: RefineRequest) -> dict:
@@ -152,8 +168,8 @@ def register_routes(app: FastAPI, services: Services, inpainter_factory: Optiona
             raise
         except Exception as e:  # noqa: BLE001 - e.g. the webui has no SD model loaded
             raise HTTPException(503, f"inpainting failed: {type(e).__name__}: {e}") from None
-        return {"image": encode_png(res.image), "mask": encode_png(res.mask), "par_before": res.par_before,
-                "par_after": res.par_after, "regions": res.regions}
+        return plain({"image": encode_png(res.image), "mask": encode_png(res.mask), "par_before": res.par_before,
+                      "par_after": res.par_after, "regions": res.regions})
 
 
 class AlwaysOnArgsValidator:

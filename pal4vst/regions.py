@@ -41,6 +41,10 @@ class Region:
     bbox: tuple[int, int, int, int]
     mask: np.ndarray = field(repr=False)
 
+    def __post_init__(self) -> None:
+        # OpenCV's stats are numpy integers; boxes travel into JSON (crop records, API answers).
+        self.bbox = tuple(int(v) for v in self.bbox)
+
     @property
     def area(self) -> int:
         return int(np.count_nonzero(self.mask))

@@ -1,7 +1,9 @@
-"""Random-weight checkpoints in the released file layouts, for tests, benchmarks and offline trials.
+"""Checkpoints in the released file layouts, for tests, benchmarks and offline trials: random
+weights, or weights crafted so that the artifacts are exactly the image's bright areas.
 
     python -m pal4vst.testing tiny /tmp/tiny.pth        # MMSegmentation layout
     python -m pal4vst.testing tiny /tmp/tiny.safetensors
+    python -m pal4vst.testing tiny /tmp/bright.safetensors --bright
 """
 
 from __future__ import annotations
@@ -39,6 +41,49 @@ def randomise(model: torch.nn.Module, seed: int = 0, artifact_bias: float = 0.0)
     return model.eval()
 
 
+def mark_bright(model: PALSegmenter, scale: float = 20.0) -> PALSegmenter:
+    """Set the weights so that the artifact logit is ``+scale/2`` where the image is brighter than
+    the normalisation's mean grey (~117/255) and ``-scale/2`` where it is darker: a real Swin +
+    UPerNet forward pass whose output a test knows (white shapes on a dark image are the regions).
+
+    Patch embedding: channel 0 = the patch's mean brightness, channel 1 its negative; LayerNorm
+    turns the pair into ``+-k`` (``k = sqrt(C / 2)``). Every Swin block adds zero (identity), later
+    stages are zero, and the head routes channel 0 of stage 0 through lateral, FPN and fusion convs
+    (BatchNorm as identity, ReLU keeps the bright side) to the artifact logit.
+    """
+    cfg = model.config
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if not t.is_floating_point():
+                continue
+            if name.endswith("running_var") or (name.endswith(".weight") and t.ndim == 1):
+                t.fill_(1.0)  # BatchNorm / LayerNorm scales
+            else:
+                t.zero_()
+        emb = model.backbone.patch_embed.projection
+        emb.weight[0].fill_(1.0 / emb.weight[0].numel())
+        emb.weight[1].fill_(-1.0 / emb.weight[1].numel())
+        head = model.decode_head
+        head.lateral_convs[0].conv.weight[0, 0] = 1.0
+        head.fpn_convs[0].conv.weight[0, 0, 1, 1] = 1.0
+        head.fpn_bottleneck.conv.weight[0, 0, 1, 1] = 1.0
+        k = (cfg.embed_dim / 2) ** 0.5
+        head.conv_seg.weight[1, 0] = scale / k
+        head.conv_seg.bias[1] = -scale / 2
+    return model.eval()
+
+
+def bright_checkpoint(path: str | Path, preset: str = "tiny") -> Path:
+    """Write a :func:`mark_bright` model of ``preset`` (``.safetensors``: ours, else MMSeg's layout)."""
+    return _write(mark_bright(build_model(preset)), Path(path), f"bright-{preset}")
+
+
+def _write(model: PALSegmenter, path: Path, name: str) -> Path:
+    if path.suffix == ".safetensors":
+        return save_safetensors(model, path, source_name=name)
+    return write_mmseg_checkpoint(model, path)
+
+
 def write_mmseg_checkpoint(model: PALSegmenter, path: str | Path) -> Path:
     """Save as MMSegmentation does: ``{"meta": ..., "state_dict": ...}``."""
     path = Path(path)
@@ -50,14 +95,11 @@ def write_mmseg_checkpoint(model: PALSegmenter, path: str | Path) -> Path:
 
 def random_checkpoint(path: str | Path, preset: str = "tiny", seed: int = 0, artifact_bias: float = 0.0) -> Path:
     """Write a random model of ``preset``; ``.safetensors`` gives our format, anything else MMSeg's."""
-    model = randomise(build_model(preset), seed, artifact_bias)
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        return save_safetensors(model, path, source_name=f"random-{preset}")
-    return write_mmseg_checkpoint(model, path)
+    return _write(randomise(build_model(preset), seed, artifact_bias), Path(path), f"random-{preset}")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: python -m pal4vst.testing PRESET OUT(.pth|.safetensors)")
-    print(random_checkpoint(sys.argv[2], sys.argv[1]))
+    args = [a for a in sys.argv[1:] if a != "--bright"]
+    if len(args) != 2:
+        sys.exit("usage: python -m pal4vst.testing PRESET OUT(.pth|.safetensors) [--bright]")
+    print((bright_checkpoint if "--bright" in sys.argv else random_checkpoint)(args[1], args[0]))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pal4vst.checkpoint import load_checkpoint
-from pal4vst.testing import random_checkpoint
+from pal4vst.testing import bright_checkpoint, random_checkpoint
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -25,6 +25,30 @@ def tiny_pth(tmp_path_factory) -> Path:
 def tiny_st(tmp_path_factory) -> Path:
     """The same kind of model in our safetensors format (input size 64)."""
     return random_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors", "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def bright_st(tmp_path_factory) -> Path:
+    """A tiny model whose artifacts are exactly the image's bright areas (see ``mark_bright``)."""
+    return bright_checkpoint(tmp_path_factory.mktemp("ckpt") / "bright.safetensors")
+
+
+SQUARES = ((40, 60, 100, 130), (150, 200, 230, 290))  # (y0, x0, y1, x1) of the white squares
+
+
+def squares_image(h: int = 256, w: int = 320, squares=SQUARES) -> np.ndarray:
+    """A dark image with white squares: the bright model's regions, at known places."""
+    img = np.full((h, w, 3), 30, np.uint8)
+    for y0, x0, y1, x1 in squares:
+        img[y0:y1, x0:x1] = 230
+    return img
+
+
+def square_mask(h: int = 256, w: int = 320, squares=SQUARES) -> np.ndarray:
+    m = np.zeros((h, w), bool)
+    for y0, x0, y1, x1 in squares:
+        m[y0:y1, x0:x1] = True
+    return m
 
 
 @pytest.fixture(scope="session")

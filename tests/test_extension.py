@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, synthetic_image
+from conftest import ROOT, SQUARES, square_mask, squares_image, synthetic_image
 
 spec = importlib.util.spec_from_file_location("pal4vst_extension", ROOT / "extension" / "__init__.py",
                                               submodule_search_locations=[str(ROOT / "extension")])
@@ -30,10 +30,11 @@ from pal4vst.inpaint import OpenCVInpainter  # noqa: E402
 
 
 @pytest.fixture
-def services(tiny_st, tmp_path):
+def services(tiny_st, bright_st, tmp_path):
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / "tiny.safetensors").write_bytes(tiny_st.read_bytes())
+    (folder / "bright.safetensors").write_bytes(bright_st.read_bytes())
     return Services(model_dirs=[folder], device="cpu", dtype="fp32", download=False)
 
 
@@ -168,26 +169,69 @@ def test_api_models_and_args(client):
     assert client.get("/pal4vst/v1/args").json()["order"][0] == "enabled"
 
 
-def test_api_detect(client):
-    r = client.post("/pal4vst/v1/detect", json={"image": _b64(synthetic_image(64, 96)), "model": "tiny.safetensors",
+def _inside(bbox, square) -> bool:
+    """The square's centre lies inside the region's box ``(x0, y0, x1, y1)``."""
+    y0, x0, y1, x1 = square
+    return bbox[0] <= (x0 + x1) / 2 < bbox[2] and bbox[1] <= (y0 + y1) / 2 < bbox[3]
+
+
+def test_api_detect_answers_regions_as_json(client):
+    r = client.post("/pal4vst/v1/detect", json={"image": _b64(squares_image()), "model": "bright.safetensors",
                                                 "return_probability": True})
     assert r.status_code == 200, r.text
-    body = r.json()
+    body = json.loads(r.text)
+    regions = body["regions"]
+    assert len(regions) == len(SQUARES)  # before checking each: the route must have found them
+    for square in SQUARES:
+        assert any(_inside(reg["bbox"], square) for reg in regions), (square, regions)
+    for reg in regions:
+        assert set(reg) == {"bbox", "area"} and all(type(v) is int for v in reg["bbox"]) and reg["area"] > 0
     mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["mask"]))))
-    assert mask.shape == (64, 96) and body["par"] == pytest.approx((mask > 0).mean())
-    assert all(set(reg) == {"bbox", "area"} for reg in body["regions"]) and "probability" in body
+    assert mask.shape == (256, 320) and body["par"] == pytest.approx((mask > 0).mean())
+    truth = square_mask()
+    assert (truth & (mask > 0)).sum() / (truth | (mask > 0)).sum() > 0.7
+    assert "probability" in body
+
+
+def test_api_detect_under_concurrent_requests(client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    payload = {"image": _b64(squares_image()), "model": "bright.safetensors"}
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: client.post("/pal4vst/v1/detect", json=payload), range(16)))
+    assert len(answers) == 16
+    assert [a.status_code for a in answers] == [200] * 16, answers[0].text
+    assert len({a.text for a in answers}) == 1 and len(answers[0].json()["regions"]) == 2
 
 
 def test_api_score_and_refine(client):
-    imgs = [_b64(synthetic_image(48, 48, i)) for i in range(3)]
-    r = client.post("/pal4vst/v1/score", json={"images": imgs, "model": "tiny.safetensors"})
-    assert r.status_code == 200 and len(r.json()["pars"]) == 3 and r.json()["ranking"][0]["rank"] == 1
-    r = client.post("/pal4vst/v1/refine", json={"image": imgs[0], "inpainter": "opencv",
-                                                "args": {"model": "tiny.safetensors", "work_size": 64}})
+    clean, dirty = np.full((128, 128, 3), 30, np.uint8), squares_image(128, 128, ((30, 30, 70, 80),))
+    r = client.post("/pal4vst/v1/score", json={"images": [_b64(dirty), _b64(clean)], "model": "bright.safetensors"})
     assert r.status_code == 200, r.text
-    assert {"image", "mask", "par_before", "par_after", "regions"} <= set(r.json())
-    r = client.post("/pal4vst/v1/refine", json={"image": imgs[0], "args": {"model": "tiny.safetensors"}})
+    pars, ranking = r.json()["pars"], r.json()["ranking"]
+    assert pars[0] > 0.1 and pars[1] == 0.0
+    assert [e["index"] for e in ranking] == [1, 0] and ranking[0]["rank"] == 1
+    r = client.post("/pal4vst/v1/refine", json={"image": _b64(dirty), "inpainter": "opencv",
+                                                "args": {"model": "bright.safetensors", "work_size": 64}})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["regions"] == 1 and body["par_before"] > 0.1
+    fixed = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["image"]))))
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["mask"])))) > 0
+    assert mask.any() and (fixed[mask] != dirty[mask]).any()
+    assert np.array_equal(fixed[~mask], dirty[~mask])
+    r = client.post("/pal4vst/v1/refine", json={"image": _b64(dirty), "args": {"model": "bright.safetensors"}})
     assert r.status_code == 503 and "opencv" in r.json()["detail"]
+
+
+def test_plain_turns_numpy_into_json_types():
+    from pathlib import Path
+
+    from pal4vst_extension.api import plain
+
+    out = plain({"a": (np.int32(3), np.float32(0.5)), "b": np.arange(3), "c": [np.bool_(True)], "d": Path("/x")})
+    assert out == {"a": [3, 0.5], "b": [0, 1, 2], "c": [True], "d": "/x"}
+    assert json.dumps(out)
 
 
 @pytest.mark.parametrize("payload,status,match", [

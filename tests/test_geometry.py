@@ -97,6 +97,7 @@ def test_boxes_are_square_big_enough_and_inside_the_padded_image(data, ropts):
         ix0, iy0, ix1, iy1 = rec.inside
         union[iy0:iy1, ix0:ix1] |= rec.region_mask().astype(np.uint8)
     assert np.array_equal(union, grown)  # the records' masks are exactly the repair mask
+    assert records_from_json(records_to_json(zc.records)) == zc.records  # wherever the regions lie
     assert zc.images.shape == (len(regions), 64, 64, 3) and zc.masks.shape == (len(regions), 64, 64)
 
 
