@@ -1,31 +1,20 @@
 """Install what PAL4VST needs and is missing; never touches torch.
 
-Run by ComfyUI-Manager (``python install.py`` with ComfyUI's Python) and by the AUTOMATIC1111 /
-Forge webui when it installs the extension (then ``launch`` is importable, and nothing is done
-under ``--skip-install``). Safe to run again: it installs only what cannot be imported.
+Run by ComfyUI-Manager (``python install.py`` with ComfyUI's Python, after requirements.txt) and by
+the AUTOMATIC1111 / Forge webui when it installs the extension (then ``launch`` is importable, and
+nothing is done under ``--skip-install``). Safe to run again: it installs only what cannot be
+imported, from the table in ``pal4vst/deps.py``; OpenCV's headless build only when no OpenCV
+flavour at all is present.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import os
 import subprocess
 import sys
 
-# import name -> package to install when it is missing
-REQUIREMENTS = {
-    "numpy": "numpy",
-    "scipy": "scipy",
-    "PIL": "pillow",
-    "cv2": "opencv-python-headless",  # only when no OpenCV flavour at all is importable
-    "safetensors": "safetensors",
-    "tqdm": "tqdm",
-    "huggingface_hub": "huggingface-hub",
-    "gdown": "gdown",
-}
-
-
-def missing() -> list[str]:
-    return [pkg for module, pkg in REQUIREMENTS.items() if importlib.util.find_spec(module) is None]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pal4vst.deps import missing  # noqa: E402  (imports nothing beyond the standard library)
 
 
 def main() -> int:
@@ -35,7 +24,7 @@ def main() -> int:
         launch = None
     if launch is not None and getattr(getattr(launch, "args", None), "skip_install", False):
         return 0
-    todo = missing()
+    todo = [r.package for r in missing()]
     if not todo:
         print("PAL4VST: all requirements present")
         return 0

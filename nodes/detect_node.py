@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from pal4vst.deps import check as check_requirements
+
 from . import comfy
 from .model_node import CATEGORY
 from .tensors import image_batch_to_numpy, to_image_batch, to_mask_batch
@@ -60,6 +62,7 @@ class PALDetect:
         }
 
     def detect(self, pal_model, image: torch.Tensor, threshold: float, grow: int, min_area: int, mode: str):
+        check_requirements()
         from pal4vst.regions import RegionOptions, find_regions
         from pal4vst.render import overlay
 
@@ -101,6 +104,7 @@ class PALScore:
         }
 
     def score(self, pal_model, images: torch.Tensor, threshold: float):
+        check_requirements()
         from pal4vst.score import rank
 
         results = _run(pal_model, images, threshold, "whole")

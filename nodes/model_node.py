@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from pal4vst.deps import check as check_requirements
+
 from . import comfy
 
 CATEGORY = "image/PAL4VST"
@@ -58,6 +60,7 @@ class PALLoadModel:
         }
 
     def load(self, model: str, device: str, dtype: str):
+        check_requirements()
         from pal4vst.checkpoint import load_checkpoint
         from pal4vst.weights import resolve
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from pal4vst.deps import check as check_requirements
+
 from . import comfy
 from .model_node import CATEGORY
 from .tensors import image_batch_to_numpy, mask_batch_to_numpy, to_image_batch, to_mask_batch
@@ -67,6 +69,7 @@ class PALZoomCrop:
 
     def crop(self, image: torch.Tensor, mask: torch.Tensor, context: float, work_size: int, min_size: int,
              max_regions: int, grow: int, min_area: int, feather: int, colour_match: bool = False, merge: bool = True):
+        check_requirements()
         from pal4vst.crops import CropOptions, zoom_crops
         from pal4vst.regions import RegionOptions
 
@@ -111,6 +114,7 @@ class PALComposite:
         return {"required": {"image": ("IMAGE",), "inpainted": ("IMAGE",), "pal_crops": ("PAL_CROPS",)}}
 
     def composite(self, image: torch.Tensor, inpainted: torch.Tensor, pal_crops: PALCrops):
+        check_requirements()
         from pal4vst.composite import composite
 
         if pal_crops.placeholder:

@@ -7,6 +7,7 @@ base directory holding this pack, a tiny random model and a test image.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -40,25 +41,23 @@ def _get(url: str):
         return json.load(r)
 
 
-@pytest.fixture(scope="module")
-def comfy(tmp_path_factory):
-    base = tmp_path_factory.mktemp("comfy")
-    (base / "custom_nodes").mkdir()
+@contextlib.contextmanager
+def _comfyui(base: Path, env: dict | None = None):
+    """ComfyUI on a free port with ``base`` as its base directory (this pack in custom_nodes)."""
+    (base / "custom_nodes").mkdir(parents=True, exist_ok=True)
     (base / "custom_nodes" / "pal4vst").symlink_to(ROOT, target_is_directory=True)
-    random_checkpoint(base / "models" / "pal4vst" / "tiny.safetensors", "tiny", artifact_bias=0.5)
-    (base / "input").mkdir()
-    Image.fromarray(synthetic_image(192, 256, 5)).save(base / "input" / "example.png")
     port = _free_port()
     python = os.environ.get("COMFYUI_PYTHON", sys.executable)
-    log = (base / "comfy.log").open("w")
+    log_path = base / "comfy.log"
+    log = log_path.open("w")
     proc = subprocess.Popen([python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
                              "--base-directory", str(base), "--disable-auto-launch"],
-                            cwd=COMFY, stdout=log, stderr=subprocess.STDOUT)
+                            cwd=COMFY, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(240):
             if proc.poll() is not None:
-                pytest.fail(f"ComfyUI exited: {(base / 'comfy.log').read_text()[-2000:]}")
+                pytest.fail(f"ComfyUI exited: {log_path.read_text()[-2000:]}")
             try:
                 _get(f"{url}/system_stats")
                 break
@@ -66,14 +65,25 @@ def comfy(tmp_path_factory):
                 time.sleep(0.5)
         else:
             pytest.fail("ComfyUI did not start in 120 s")
-        yield url, base
+        yield url, log_path
     finally:
         proc.terminate()
         proc.wait(30)
         log.close()
 
 
-def _run(url: str, prompt: dict) -> dict:
+@pytest.fixture(scope="module")
+def comfy(tmp_path_factory):
+    base = tmp_path_factory.mktemp("comfy")
+    random_checkpoint(base / "models" / "pal4vst" / "tiny.safetensors", "tiny", artifact_bias=0.5)
+    (base / "input").mkdir()
+    Image.fromarray(synthetic_image(192, 256, 5)).save(base / "input" / "example.png")
+    with _comfyui(base) as (url, _):
+        yield url, base
+
+
+def _queue(url: str, prompt: dict) -> dict:
+    """The finished history entry of ``prompt``."""
     req = urllib.request.Request(f"{url}/prompt", data=json.dumps({"prompt": prompt}).encode(),
                                  headers={"Content-Type": "application/json"})
     try:
@@ -83,11 +93,15 @@ def _run(url: str, prompt: dict) -> dict:
     for _ in range(600):
         hist = _get(f"{url}/history/{pid}")
         if pid in hist and hist[pid].get("status", {}).get("completed") is not None:
-            entry = hist[pid]
-            assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:2000]
-            return entry["outputs"]
+            return hist[pid]
         time.sleep(0.2)
     pytest.fail("prompt did not finish in 120 s")
+
+
+def _run(url: str, prompt: dict) -> dict:
+    entry = _queue(url, prompt)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:2000]
+    return entry["outputs"]
 
 
 def test_object_info_lists_every_node(comfy):
@@ -144,3 +158,43 @@ def test_zoom_crop_stand_in_sampler_composite(comfy):
 
     near = cv2.dilate(mask.astype(np.uint8), np.ones((13, 13), np.uint8)).astype(bool)
     assert not (changed & ~near).any()
+
+
+NO_OPENCV = """import sys
+
+
+class _NoOpenCV:  # this Python, as if OpenCV were not installed (ComfyUI itself needs none)
+    def find_spec(self, name, path=None, target=None):
+        if name == "cv2" or name.startswith("cv2."):
+            raise ModuleNotFoundError("No module named 'cv2'", name="cv2")
+        return None
+
+
+sys.meta_path.insert(0, _NoOpenCV())
+"""
+
+
+def test_without_opencv_start_up_and_nodes_name_the_fix(tmp_path):
+    """A hand install (pip install -r requirements.txt) has no OpenCV: one line at start-up names
+    it with the command, and the workflow's first node fails with that line, not an import error."""
+    hide = tmp_path / "hide_opencv"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(NO_OPENCV)
+    base = tmp_path / "base"
+    random_checkpoint(base / "models" / "pal4vst" / "tiny.safetensors", "tiny")
+    (base / "input").mkdir()
+    Image.fromarray(synthetic_image(64, 64, 1)).save(base / "input" / "example.png")
+    with _comfyui(base, {"PYTHONPATH": str(hide)}) as (url, log_path):
+        lines = [x for x in log_path.read_text().splitlines() if "PAL4VST" in x]
+        assert len(lines) == 1, lines
+        assert "opencv-python-headless (import cv2)" in lines[0] and "-m pip install opencv-python-headless" in lines[0]
+        assert "PALDetect" in _get(f"{url}/object_info")  # the nodes are there: workflows open
+        prompt = json.loads((ROOT / "example_workflows" / "api" / "01_detect_and_score.json").read_text())
+        for node in prompt.values():
+            if node["class_type"] == "PALLoadModel":
+                node["inputs"].update(model="tiny.safetensors", device="cpu")
+        entry = _queue(url, prompt)
+    errors = [m[1] for m in entry["status"]["messages"] if m[0] == "execution_error"]
+    assert entry["status"]["status_str"] == "error" and len(errors) == 1
+    assert errors[0]["exception_type"].endswith("MissingRequirement")
+    assert "-m pip install opencv-python-headless" in errors[0]["exception_message"]

@@ -1,0 +1,169 @@
+"""A real Stable Diffusion WebUI Forge with this extension: routes answer regions as JSON (also
+under concurrent requests), bad script args are refused before generation, and with a full-size
+SD1.5 checkpoint the AlwaysOn auto-fix and /refine run through Forge's own img2img.
+
+Skipped unless ``FORGE_DIR`` names a Forge checkout whose requirements are installed in
+``FORGE_PYTHON`` (``../shared/tools/forge_env.sh`` sets both up). The SD tests also need
+``PAL4VST_TEST_SD15``: an SD1.5 checkpoint (``../shared/tools/make_random_sd15.py`` writes one of
+random weights). Forge starts on 127.0.0.1 with a temporary ``--data-dir`` holding this extension,
+the crafted "bright" PAL4VST model and the checkpoint; Forge's own folders are left untouched.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, SQUARES, squares_image
+from pal4vst.testing import bright_checkpoint
+
+FORGE = os.environ.get("FORGE_DIR")
+SD15 = os.environ.get("PAL4VST_TEST_SD15")
+pytestmark = pytest.mark.skipif(not FORGE, reason="set FORGE_DIR (and FORGE_PYTHON) to a Forge checkout to run")
+needs_sd = pytest.mark.skipif(not SD15, reason="set PAL4VST_TEST_SD15 to an SD1.5 checkpoint to run")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _call(url: str, body: dict | None = None, timeout: float = 1200) -> tuple[int, object]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        text = e.read().decode()
+        try:
+            return e.code, json.loads(text)
+        except ValueError:
+            return e.code, text
+
+
+def _b64(arr: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _image(b64: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def forge(tmp_path_factory):
+    data = tmp_path_factory.mktemp("forge_data")
+    (data / "extensions").mkdir()
+    (data / "extensions" / "pal4vst").symlink_to(ROOT, target_is_directory=True)
+    bright_checkpoint(data / "models" / "pal4vst" / "bright.safetensors")
+    if SD15:
+        (data / "models" / "Stable-diffusion").mkdir(parents=True)
+        (data / "models" / "Stable-diffusion" / Path(SD15).name).symlink_to(SD15)
+    port = _free_port()
+    python = os.environ.get("FORGE_PYTHON", "python")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    log_path = data / "forge.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen([python, "launch.py", "--skip-prepare-environment", "--skip-install",
+                             "--skip-python-version-check", "--always-cpu", "--no-download-sd-model",
+                             "--server-name", "127.0.0.1", "--port", str(port), "--api", "--data-dir", str(data)],
+                            cwd=FORGE, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(360):  # the extension's routes exist once on_app_started has run
+            if proc.poll() is not None:
+                pytest.fail(f"Forge exited: {log_path.read_text()[-3000:]}")
+            try:
+                if _call(f"{url}/pal4vst/v1/models", timeout=5)[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"Forge did not answer in 180 s: {log_path.read_text()[-3000:]}")
+        yield url, log_path
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        log.close()
+
+
+def test_detect_answers_regions_also_under_concurrency(forge):
+    url, _ = forge
+    payload = {"image": _b64(squares_image()), "model": "bright.safetensors"}
+    status, body = _call(f"{url}/pal4vst/v1/detect", payload)
+    assert status == 200, body
+    assert len(body["regions"]) == len(SQUARES)
+    for reg in body["regions"]:
+        assert all(type(v) is int for v in reg["bbox"]) and reg["area"] > 0
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: _call(f"{url}/pal4vst/v1/detect", payload), range(16)))
+    assert len(answers) == 16 and [a[0] for a in answers] == [200] * 16
+    assert all(a[1] == body for a in answers)
+
+
+def test_refine_with_opencv_changes_only_the_mask(forge):
+    url, _ = forge
+    img = squares_image()
+    status, body = _call(f"{url}/pal4vst/v1/refine", {"image": _b64(img), "inpainter": "opencv",
+                                                      "args": {"model": "bright.safetensors", "work_size": 128}})
+    assert status == 200, body
+    out, mask = _image(body["image"]), _image(body["mask"])[..., 0] > 0
+    assert body["regions"] >= 1 and mask.any()
+    assert np.array_equal(out[~mask], img[~mask]) and (out[mask] != img[mask]).any()
+
+
+def test_bad_script_args_are_refused_before_generation(forge):
+    url, _ = forge
+    status, body = _call(f"{url}/sdapi/v1/txt2img", {"prompt": "x", "steps": 1,
+                                                     "alwayson_scripts": {"PAL4VST": {"args": [True, {"denoise": 7}]}}})
+    assert status == 422 and "denoise must be between" in json.dumps(body)
+
+
+def test_extension_tab_and_script_are_listed(forge):
+    url, log_path = forge
+    status, scripts = _call(f"{url}/sdapi/v1/scripts")
+    assert status == 200 and "pal4vst" in [s.lower() for s in scripts["txt2img"] + scripts["img2img"]]
+    assert "PAL4VST extension not loaded" not in log_path.read_text()
+
+
+@needs_sd
+def test_alwayson_autofix_runs_in_txt2img(forge):
+    url, _ = forge
+    base = {"prompt": "a photo of a cat", "steps": 1, "width": 256, "height": 256, "seed": 7, "sampler_name": "Euler"}
+    args = {"model": "bright.safetensors", "work_size": 256, "max_regions": 1, "steps": 1, "denoise": 0.6}
+    status, body = _call(f"{url}/sdapi/v1/txt2img", {**base, "alwayson_scripts": {"PAL4VST": {"args": [True, args]}}})
+    assert status == 200, body
+    info = json.loads(body["info"])["infotexts"][0]
+    assert "PAL4VST PAR before:" in info and "PAL4VST PAR after:" in info and "PAL4VST regions: 1" in info
+    assert _image(body["images"][0]).shape == (256, 256, 3)
+
+
+@needs_sd
+def test_refine_through_forges_img2img_changes_only_the_mask(forge):
+    url, _ = forge
+    img = squares_image()
+    args = {"model": "bright.safetensors", "work_size": 256, "steps": 1, "denoise": 0.6, "seed": 3}
+    status, body = _call(f"{url}/pal4vst/v1/refine", {"image": _b64(img), "inpainter": "webui", "args": args})
+    assert status == 200, body
+    out, mask = _image(body["image"]), _image(body["mask"])[..., 0] > 0
+    assert body["regions"] >= 1 and mask.any()
+    changed = (out != img).any(-1)
+    assert changed.sum() > 0.5 * mask.sum()  # Forge's img2img painted the regions...
+    assert not (changed & ~mask).any()  # ...and nothing else
