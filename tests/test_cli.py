@@ -13,7 +13,7 @@ from PIL import Image
 
 from pal4vst.cli import main
 
-from conftest import synthetic_image
+from conftest import SQUARES, squares_image, synthetic_image
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_score_ranks_and_reports(folder, tmp_path, tiny_pth):
     rows = list(csv.DictReader(csv_path.open()))
     assert [int(r["rank"]) for r in rows] == [1, 2, 3]
     pars = [float(r["par"]) for r in rows]
-    assert pars == sorted(pars)
+    assert pars == sorted(pars) and len(set(pars)) == 3
     page = html.read_text()
     assert page.count("<figure>") == 3 and "data:image/jpeg;base64," in page
 
@@ -100,19 +100,22 @@ def test_convert_and_models(tmp_path, tiny_pth, capsys, monkeypatch):
     assert "t.safetensors" in capsys.readouterr().out
 
 
-def test_refine_changes_nothing_outside_its_mask(folder, tmp_path, tiny_pth):
+def test_refine_changes_nothing_outside_its_mask(tmp_path, bright_st):
+    src = squares_image()
+    Image.fromarray(src).save(tmp_path / "b.png")
     out = tmp_path / "r"
-    assert main(["refine", str(folder / "sub" / "b.jpg"), "--model", str(tiny_pth), "--out", str(out),
-                 "--save-crops", "--dtype", "fp32"]) == 0
-    src = np.asarray(Image.open(folder / "sub" / "b.jpg").convert("RGB"))
+    assert main(["refine", str(tmp_path / "b.png"), "--model", str(bright_st), "--out", str(out),
+                 "--save-crops", "--dtype", "fp32", "--no-merge"]) == 0
     fixed = np.asarray(Image.open(out / "b_refined.png"))
     mask = np.asarray(Image.open(out / "b_mask.png")) > 0
-    assert fixed.shape == src.shape
-    assert np.array_equal(fixed[~mask], src[~mask])
+    assert fixed.shape == src.shape and mask.any()
+    assert (fixed[mask] != src[mask]).any()  # the squares were repainted...
+    assert np.array_equal(fixed[~mask], src[~mask])  # ...and nothing else
     rec = json.loads((out / "results.jsonl").read_text())
-    assert {"par_before", "par_after", "passes"} <= set(rec)
+    assert rec["regions"] == len(SQUARES) and rec["passes"] == 1 and rec["par_before"] > 0.1
     assert (out / "b_compare.jpg").is_file()
-    assert list((out / "crops").glob("b_pass0_records.json"))
+    records = json.loads((out / "crops" / "b_pass0_records.json").read_text())
+    assert len(records) == len(SQUARES) and len(list((out / "crops").glob("b_pass0_crop*_mask.png"))) == 2
 
 
 def test_help_runs_as_a_module():

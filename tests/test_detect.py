@@ -78,6 +78,7 @@ def test_batches_are_split_and_order_kept(tiny_model):
     imgs = [synthetic_image(50 + i, 60, seed=i) for i in range(5)]
     batched = d(imgs)
     single = [d(im) for im in imgs]
+    assert len(batched) == len(single) == 5
     for a, b in zip(batched, single):
         assert a.prob.shape == b.prob.shape
         assert np.abs(a.prob - b.prob).max() < 1e-5
@@ -120,9 +121,10 @@ def test_bf16_stays_close_to_fp32(tiny_model):
     for seed in range(4):
         img = synthetic_image(96, 96, seed=seed)
         a, b = d32(img), d16(img)
+        assert 0 < a.mask.mean() < 1  # masks with something to agree on
         worst = max(worst, float(np.abs(a.prob - b.prob).max()))
         union = np.logical_or(a.mask, b.mask).sum()
-        ious.append(np.logical_and(a.mask, b.mask).sum() / union if union else 1.0)
+        ious.append(np.logical_and(a.mask, b.mask).sum() / union)
     assert worst < 0.02
     # Random weights leave far more pixels near p = 0.5 than a trained model, so the IoU bound
     # is a little looser here than the 0.99 measured on real weights.
@@ -132,7 +134,7 @@ def test_bf16_stays_close_to_fp32(tiny_model):
 def test_threshold_changes_the_mask(tiny_model):
     lo = Detector(tiny_model, device="cpu", dtype="fp32", threshold=0.2)(synthetic_image(64, 64))
     hi = Detector(tiny_model, device="cpu", dtype="fp32", threshold=0.8)(synthetic_image(64, 64))
-    assert lo.mask.sum() >= hi.mask.sum()
+    assert hi.mask.any() and lo.mask.sum() > hi.mask.sum()
     assert np.all(lo.mask[hi.mask])
 
 

@@ -79,7 +79,7 @@ def test_released_layout_and_empty_label_warning(synth):
     rep = discover(synth, "train")
     assert len(rep.samples) == 48 and not rep.errors
     assert all(s.label.parent.name == "train" for s in rep.samples)
-    assert all("empty label" in w for w in rep.warnings)
+    assert rep.warnings and all("empty label" in w for w in rep.warnings)
 
 
 def test_label_ignore_value(tmp_path):
@@ -126,7 +126,7 @@ def test_imagenet_layouts_map_onto_the_backbone(timm_layout):
     mapped = filter_swin_imagenet(_to_timm(sd, timm_layout))
     want = {k: v for k, v in sd.items() if k.startswith("backbone.stages") or k.startswith("backbone.patch_embed")}
     want = {k: v for k, v in want.items() if "relative_position_index" not in k}
-    assert set(mapped) == set(want)
+    assert len(want) > 50 and set(mapped) == set(want)
     for k in want:
         assert torch.equal(mapped[k], want[k]), k
 
