@@ -117,3 +117,21 @@ def test_pack_entry_point_never_raises(monkeypatch):
     spec.loader.exec_module(module)
     assert set(module.NODE_CLASS_MAPPINGS) == set(nodes.NODE_CLASS_MAPPINGS)
     assert module.WEB_DIRECTORY == "./web" and (ROOT / "web" / "pal4vst.js").is_file()
+
+
+def test_every_checkpoint_a_workflow_asks_for_is_documented():
+    """A newcomer must learn from the README which file each example workflow loads and where to
+    get it (workflow 03 once asked SD1.5 users for SD2's inpainting file)."""
+    import json
+
+    readme = (ROOT / "README.md").read_text()
+    files = sorted((ROOT / "example_workflows").rglob("*.json"))
+    assert len(files) >= 8
+    names = set()
+    for f in files:
+        data = json.loads(f.read_text())
+        nodes_ = data["nodes"] if "nodes" in data else [{"type": v["class_type"], **v} for v in data.values()]
+        for n in nodes_:
+            if n["type"] == "CheckpointLoaderSimple":
+                names.add(n["widgets_values"][0] if "widgets_values" in n else n["inputs"]["ckpt_name"])
+    assert names and all(f"`{name}`" in readme for name in names), names

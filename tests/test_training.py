@@ -172,6 +172,31 @@ def test_param_groups_and_schedule():
     assert lr_factor(20_000, cfg) == pytest.approx(1 - 18_500 / 158_500)
 
 
+def test_a_short_run_reaches_its_learning_rate():
+    from training.config import TrainConfig, fit_warmup, recipe
+
+    long = TrainConfig()
+    assert fit_warmup(long, set()) == (long, None)  # the release run itself is left alone
+    short, note = fit_warmup(TrainConfig(iters=400), set())
+    assert short.warmup_iters == 40 and "scaled to 40" in note and "--recipe scratch" in note
+    asked, warning = fit_warmup(TrainConfig(iters=400), {"warmup_iters"})
+    assert asked.warmup_iters == 1500 and "never reaches" in warning
+    scratch = recipe("scratch")
+    assert scratch.poly_end == 0 and lr_factor(scratch.iters - 1, scratch) < 1e-3  # decays over the run
+
+
+def test_train_says_so_and_scales_a_warm_up_longer_than_the_run(synth, tmp_path):
+    out = tmp_path / "short"
+    r = _run([PY, "-m", "training.train", "--data", str(synth), "--out", str(out), "--iters", "40", "--batch", "4",
+              "--preset", "tiny", "--crop", "32", "--amp", "none", "--workers", "0", "--set", "scale=48",
+              "--val-interval", "1000", "--ckpt-interval", "1000"])
+    assert "warm-up of 1500 iterations would take most of this 40-iteration run" in r.stderr
+    assert "schedule: lr 6e-05 (heads x10), warm-up 4 iterations" in r.stderr
+    with open(out / "log.csv") as f:
+        lrs = [float(row["lr"]) for row in csv.DictReader(f)]
+    assert len(lrs) == 40 and max(lrs) == pytest.approx(6e-5, rel=1e-3)
+
+
 # -------------------------------------------------------------------------------- it learns
 
 
@@ -189,10 +214,9 @@ def test_tiny_model_learns_synthetic_artifacts(tmp_path):
     data = write_dataset(tmp_path / "d", {"train": 400, "val": 40}, size=96, seed=0,
                          kinds=("noise", "shuffle", "blotch"))
     out = tmp_path / "run"
-    _run([PY, "-m", "training.train", "--data", str(data), "--out", str(out), "--preset", "tiny", "--iters", "1500",
-          "--batch", "8", "--crop", "64", "--amp", "none", "--workers", "0", "--val-interval", "250",
-          "--ckpt-interval", "1500", "--set", "scale=80", "--set", "warmup_iters=50", "--set", "poly_end=1500",
-          "--set", "lr=0.001", "--set", "head_lr_mult=1", "--set", "ratio_range=[0.75,1.5]", "--set", "drop_path=0.0"])
+    _run([PY, "-m", "training.train", "--recipe", "scratch", "--data", str(data), "--out", str(out), "--preset", "tiny",
+          "--iters", "1500", "--batch", "8", "--crop", "64", "--amp", "none", "--workers", "0", "--val-interval", "250",
+          "--ckpt-interval", "1500", "--set", "scale=80"])
     with open(out / "val.csv") as f:
         ious = [float(r["artifact_iou"]) for r in csv.DictReader(f)]
     everything = float(np.mean([load_label(s).mean() for s in discover(data, "val").samples]))

@@ -59,7 +59,7 @@ WORKFLOWS: dict[str, tuple[str, dict]] = {
             "model": ("PALLoadModel", (0, 1), {"model": "unified"}),
             "detect": ("PALDetect", (1, 0), {"pal_model": ("model", 0), "image": ("image", 0)}),
             "crop": ("PALZoomCrop", (2, 0), {"image": ("image", 0), "mask": ("detect", 0), "work_size": 512}),
-            "ckpt": ("CheckpointLoaderSimple", (1, 1), {"ckpt_name": "512-inpainting-ema.safetensors"}),
+            "ckpt": ("CheckpointLoaderSimple", (1, 1), {"ckpt_name": "sd-v1-5-inpainting.ckpt"}),
             "pos": ("CLIPTextEncode", (2, 1), {"text": "high quality, detailed, sharp", "clip": ("ckpt", 1)}),
             "neg": ("CLIPTextEncode", (2, 2), {"text": NEG, "clip": ("ckpt", 1)}),
             "encode": ("VAEEncodeForInpaint", (3, 0), {"pixels": ("crop", 0), "vae": ("ckpt", 2), "mask": ("crop", 1),

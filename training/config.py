@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 
 @dataclass
@@ -14,7 +13,8 @@ class TrainConfig:
     """Defaults are the official unified config (MMSegmentation 1.x, ../shared/reference).
 
     The released schedule decays the learning rate (poly, power 1) towards 160k iterations while
-    training stops at 20k, so the learning rate never gets near zero: ``poly_end`` keeps that.
+    training stops at 20k, so the learning rate never gets near zero: ``poly_end`` keeps that
+    (``poly_end = 0`` decays to zero at the end of the run). :data:`RECIPES` names other starts.
     """
 
     data: str = ""
@@ -51,11 +51,6 @@ class TrainConfig:
     task: str = ""  # a label for logs
 
     @classmethod
-    def load(cls, path: str | Path) -> TrainConfig:
-        data = json.loads(Path(path).read_text())
-        return cls.from_dict(data)
-
-    @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(data) - set(known)
@@ -66,6 +61,44 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+# Named starting points; a config file, flags and --set apply on top.
+RECIPES: dict[str, dict] = {
+    # The official unified config: Swin-B from ImageNet-22k weights, 20k iterations of batch 8.
+    "release": {},
+    # Few-shot fine-tuning of a released model (the paper's ~10 images of an unseen generator).
+    "finetune": dict(iters=2000, warmup_iters=100, poly_end=2000, val_interval=200, ckpt_interval=200,
+                     out="runs/finetune"),
+    # Small presets learning from random weights in a short run (what tests/test_training.py's
+    # learning test uses): a high learning rate reached after 50 steps and decayed to zero at the
+    # run's end, no drop path, milder rescaling.
+    "scratch": dict(lr=1e-3, head_lr_mult=1.0, warmup_iters=50, poly_end=0, drop_path=0.0, ratio_range=(0.75, 1.5)),
+}
+
+
+def recipe(name: str) -> TrainConfig:
+    if name not in RECIPES:
+        raise SystemExit(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
+    return TrainConfig.from_dict(RECIPES[name])
+
+
+def fit_warmup(cfg: TrainConfig, explicit: set[str]) -> tuple[TrainConfig, str | None]:
+    """A warm-up the run would spend most of its time in: scaled to a tenth of the run when it is
+    the recipe's default, left alone (with a warning) when the user asked for it. Returns the
+    config and the message to print, if any."""
+    if cfg.warmup_iters * 4 <= cfg.iters:
+        return cfg, None
+    if "warmup_iters" in explicit:
+        if cfg.warmup_iters < cfg.iters:
+            return cfg, None
+        return cfg, (f"warning: warm-up of {cfg.warmup_iters} iterations is not shorter than the run ({cfg.iters}): "
+                     f"the learning rate never reaches {cfg.lr:g}")
+    short = max(1, cfg.iters // 10)
+    return dataclasses.replace(cfg, warmup_iters=short), (
+        f"the recipe's warm-up of {cfg.warmup_iters} iterations would take most of this {cfg.iters}-iteration run "
+        f"(the learning rate would barely reach {cfg.lr:g}): scaled to {short}. --set warmup_iters=N sets it; "
+        "for short runs from random weights, --recipe scratch")
 
 
 def add_override_args(ap: argparse.ArgumentParser) -> None:
@@ -86,9 +119,21 @@ def add_override_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--val-interval", type=int, dest="val_interval")
     ap.add_argument("--ckpt-interval", type=int, dest="ckpt_interval")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field")
+    ap.add_argument("--recipe", choices=list(RECIPES), help="starting point: release (default of train), finetune "
+                    "(default of finetune) or scratch (short runs of small presets from random weights)")
 
 
 def apply_overrides(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:
+    """``cfg`` with the flags and ``--set`` values of ``args``; :func:`explicit_keys` names them."""
+    return dataclasses.replace(cfg, **_overrides(cfg, args))
+
+
+def explicit_keys(args: argparse.Namespace, cfg: TrainConfig) -> set[str]:
+    """The config fields the user set (flags, ``--set``), as opposed to the recipe's defaults."""
+    return set(_overrides(cfg, args))
+
+
+def _overrides(cfg: TrainConfig, args: argparse.Namespace) -> dict:
     fields = {f.name: f for f in dataclasses.fields(cfg)}
     changes = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     for item in args.set:
@@ -99,4 +144,4 @@ def apply_overrides(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:
         changes[key] = json.loads(value) if not isinstance(current, str) else value
         if isinstance(current, tuple):
             changes[key] = tuple(changes[key])
-    return dataclasses.replace(cfg, **changes)
+    return changes

@@ -24,7 +24,7 @@ from pal4vst.model import PALSegmenter, preset
 from .config import TrainConfig
 from .data import EvalDataset, StepDataset, TrainAugment, discover
 from .metrics import Confusion
-from .optim import build_optimizer, build_scheduler
+from .optim import build_optimizer, build_scheduler, describe_schedule
 
 log = logging.getLogger("pal4vst.train")
 
@@ -131,6 +131,7 @@ def train(cfg: TrainConfig, resume: str | bool = False) -> dict:
     if d.main:
         for w in report.warnings[:10]:
             log.warning("%s", w)
+        log.info("%s", describe_schedule(cfg))
 
     torch.manual_seed(cfg.seed)
     model = build(cfg).to(device)

@@ -10,17 +10,14 @@ DiT 16.46 -> 31.76). The result is OUT/best.safetensors, ready for the nodes and
 
 from __future__ import annotations
 
-from .config import TrainConfig
 from .train import parser, run
-
-FINETUNE = dict(iters=2000, warmup_iters=100, poly_end=2000, val_interval=200, ckpt_interval=200, out="runs/finetune")
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = parser(__doc__)
     ap.add_argument("--from", dest="source", default="unified", help="release name or checkpoint to start from")
     args = ap.parse_args(argv)
-    return run(TrainConfig(init=args.source, **FINETUNE), args)
+    return run(args, "finetune", init=args.source)
 
 
 if __name__ == "__main__":

@@ -40,11 +40,21 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, no_decay_keys=NO_D
 
 
 def lr_factor(it: int, cfg: TrainConfig) -> float:
-    """LinearLR(start_factor=warmup_ratio) for ``warmup_iters``, then PolyLR(power 1) to ``poly_end``."""
+    """LinearLR(start_factor=warmup_ratio) for ``warmup_iters``, then PolyLR(power 1) to ``poly_end``
+    (to the end of the run when ``poly_end`` is 0)."""
     if it < cfg.warmup_iters:
         return cfg.warmup_ratio + (1.0 - cfg.warmup_ratio) * it / cfg.warmup_iters
-    span = max(1, cfg.poly_end - cfg.warmup_iters)
+    span = max(1, (cfg.poly_end or cfg.iters) - cfg.warmup_iters)
     return max(0.0, 1.0 - (it - cfg.warmup_iters) / span)
+
+
+def describe_schedule(cfg: TrainConfig) -> str:
+    """One line for the start of a run: the peak, the warm-up, the decay, and where this run stops."""
+    end = cfg.poly_end or cfg.iters
+    heads = f" (heads x{cfg.head_lr_mult:g})" if cfg.head_lr_mult != 1 else ""
+    return (f"schedule: lr {cfg.lr:g}{heads}, warm-up {cfg.warmup_iters} iterations from {cfg.warmup_ratio:g}x, "
+            f"then linear decay to 0 at iteration {end}; this run stops at {cfg.iters} with the lr at "
+            f"{lr_factor(cfg.iters - 1, cfg):.0%} of its peak")
 
 
 def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:

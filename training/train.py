@@ -3,18 +3,24 @@
     python -m training.train [CONFIG.json] --data DIR [--preset swin_b] [--iters N] [--batch N] [--out DIR]
     torchrun --nproc_per_node N -m training.train CONFIG.json ...     # DDP (NCCL on GPU, gloo on CPU)
 
-Defaults are the released recipe (see training/config.py). ``--resume`` continues from OUT/last.pt
-(or a given checkpoint) with the model, optimiser, scheduler, iteration and RNG restored.
+Defaults are the released recipe (see training/config.py); ``--recipe scratch`` is the schedule for
+short runs of the small presets from random weights. A default warm-up that would take most of a
+short run is scaled down, and the schedule is printed at start. ``--resume`` continues from
+OUT/last.pt (or a given checkpoint) with the model, optimiser, scheduler, iteration and RNG restored.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
+from pathlib import Path
 
-from .config import TrainConfig, add_override_args, apply_overrides
+from .config import TrainConfig, add_override_args, apply_overrides, explicit_keys, fit_warmup, recipe
 from .engine import train
+
+log = logging.getLogger("pal4vst.train")
 
 
 def parser(description: str = __doc__) -> argparse.ArgumentParser:
@@ -26,10 +32,22 @@ def parser(description: str = __doc__) -> argparse.ArgumentParser:
     return ap
 
 
-def run(base: TrainConfig, args: argparse.Namespace) -> dict:
-    """Apply the file and flags to ``base``, train, print the summary as JSON."""
+def configure(args: argparse.Namespace, default_recipe: str = "release", **fixed) -> tuple[TrainConfig, str | None]:
+    """The recipe, then ``fixed``, the JSON file, the flags and ``--set``; the warm-up fitted to the
+    run. Returns the config and the note to print about the warm-up, if any."""
+    cfg = dataclasses.replace(recipe(args.recipe or default_recipe), **fixed)
+    from_file = json.loads(Path(args.config).read_text()) if args.config else {}
+    file_cfg = TrainConfig.from_dict(from_file)  # checks the keys, turns lists into tuples
+    cfg = dataclasses.replace(cfg, **{k: getattr(file_cfg, k) for k in from_file})
+    return fit_warmup(apply_overrides(cfg, args), set(from_file) | explicit_keys(args, cfg))
+
+
+def run(args: argparse.Namespace, default_recipe: str = "release", **fixed) -> dict:
+    """Configure, train, print the summary as JSON."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    cfg = apply_overrides(TrainConfig.load(args.config) if args.config else base, args)
+    cfg, note = configure(args, default_recipe, **fixed)
+    if note:
+        log.warning("%s", note)
     if not cfg.data:
         raise SystemExit("--data DIR is required (a dataset folder; see training/data.py for layouts)")
     summary = train(cfg, resume=args.resume)
@@ -38,7 +56,7 @@ def run(base: TrainConfig, args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run(TrainConfig(), parser().parse_args(argv))
+    return run(parser().parse_args(argv))
 
 
 if __name__ == "__main__":
