@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from pal4vst.checkpoint import load_checkpoint, save_safetensors
+from pal4vst.model.checkpoint import load_checkpoint, save_safetensors
 from pal4vst.detect import cpu_supports_bf16
-from pal4vst.model import build_model
+from pal4vst.model.segmenter import build_model
 from pal4vst.testing import randomise
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"

@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from pal4vst.composite import composite
-from pal4vst.crops import CropOptions, zoom_crops
-from pal4vst.regions import RegionOptions, find_regions
+from pal4vst.zoom.composite import composite
+from pal4vst.zoom.crops import CropOptions, zoom_crops
+from pal4vst.zoom.regions import RegionOptions, find_regions
 
 
 def make_case(size: int, regions: int, seed: int = 0):

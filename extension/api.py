@@ -20,11 +20,11 @@ from fastapi import FastAPI, HTTPException
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field
 
-from pal4vst.checkpoint import CheckpointError
+from pal4vst.model.checkpoint import CheckpointError
 from pal4vst.images import MAX_PIXELS, pil_to_rgb
-from pal4vst.regions import RegionOptions, find_regions
-from pal4vst.score import rank
-from pal4vst.weights import WeightsNotFound
+from pal4vst.zoom.regions import RegionOptions, find_regions
+from pal4vst.scoring.par import rank
+from pal4vst.model.weights import WeightsNotFound
 
 from .args import SCRIPT_TITLE, ArgsError, PALArgs
 from .pipeline import auto_fix
@@ -152,7 +152,7 @@ def register_routes(app: FastAPI, services: Services, inpainter_factory: Optiona
             raise HTTPException(422, str(e)) from None
         img = decode_image(req.image)
         if req.inpainter == "opencv":
-            from pal4vst.inpaint import OpenCVInpainter
+            from pal4vst.zoom.inpaint import OpenCVInpainter
 
             inpainter = OpenCVInpainter()
         elif req.inpainter == "webui":

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from pal4vst.crops import CropOptions
+from pal4vst.zoom.crops import CropOptions
 from pal4vst.detect import Detector
 from pal4vst.images import pil_to_rgb
-from pal4vst.inpaint import Inpainter
-from pal4vst.refine import refine
-from pal4vst.regions import RegionOptions
+from pal4vst.zoom.inpaint import Inpainter
+from pal4vst.zoom.refine import refine
+from pal4vst.zoom.regions import RegionOptions
 
 from .args import PALArgs, infotext_key
 

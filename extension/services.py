@@ -6,9 +6,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pal4vst.checkpoint import load_checkpoint
+from pal4vst.model.checkpoint import load_checkpoint
 from pal4vst.detect import Detector
-from pal4vst.weights import RELEASES, add_model_dir, list_local_models, resolve
+from pal4vst.model.weights import RELEASES, add_model_dir, list_local_models, resolve
 
 
 class UnknownModel(LookupError):

@@ -11,9 +11,9 @@ import numpy as np
 from PIL import Image
 
 from pal4vst.images import ImageError, list_images, pil_to_rgb, read_image
-from pal4vst.regions import count_components
+from pal4vst.zoom.regions import count_components
 from pal4vst.render import overlay
-from pal4vst.score import rank
+from pal4vst.scoring.par import rank
 
 from .args import PALArgs
 from .pipeline import auto_fix

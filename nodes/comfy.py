@@ -26,7 +26,7 @@ except ImportError:  # plain Python (tests, scripts)
 
 def register_model_folder() -> None:
     """Register ``models/pal4vst`` with folder_paths (so extra_model_paths.yaml works) and with the core."""
-    from pal4vst.weights import add_model_dir
+    from pal4vst.model.weights import add_model_dir
 
     if IN_COMFY:
         if FOLDER not in folder_paths.folder_names_and_paths:
@@ -39,7 +39,7 @@ def model_files() -> list[str]:
     """Model files in ``models/pal4vst`` (all configured paths)."""
     if IN_COMFY:
         return sorted(folder_paths.get_filename_list(FOLDER))
-    from pal4vst.weights import list_local_models
+    from pal4vst.model.weights import list_local_models
 
     return sorted(p.name for p in list_local_models())
 
@@ -48,7 +48,7 @@ def model_path(name: str) -> Path | None:
     if IN_COMFY:
         p = folder_paths.get_full_path(FOLDER, name)
         return Path(p) if p else None
-    from pal4vst.weights import find_local
+    from pal4vst.model.weights import find_local
 
     return find_local(name)
 

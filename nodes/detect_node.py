@@ -63,7 +63,7 @@ class PALDetect:
 
     def detect(self, pal_model, image: torch.Tensor, threshold: float, grow: int, min_area: int, mode: str):
         check_requirements()
-        from pal4vst.regions import RegionOptions, find_regions
+        from pal4vst.zoom.regions import RegionOptions, find_regions
         from pal4vst.render import overlay
 
         results = _run(pal_model, image, threshold, mode)
@@ -105,7 +105,7 @@ class PALScore:
 
     def score(self, pal_model, images: torch.Tensor, threshold: float):
         check_requirements()
-        from pal4vst.score import rank
+        from pal4vst.scoring.par import rank
 
         results = _run(pal_model, images, threshold, "whole")
         pars = [d.par for d in results]

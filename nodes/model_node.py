@@ -19,7 +19,7 @@ RELEASES = ("unified", "stylegan2", "portrait_shadow_removal")
 class PALModel:
     """What flows along a PAL_MODEL link: the loaded network and where/how to run it."""
 
-    loaded: Any  # pal4vst.checkpoint.LoadedModel
+    loaded: Any  # pal4vst.model.checkpoint.LoadedModel
     device: str
     dtype: str
     name: str
@@ -61,8 +61,8 @@ class PALLoadModel:
 
     def load(self, model: str, device: str, dtype: str):
         check_requirements()
-        from pal4vst.checkpoint import load_checkpoint
-        from pal4vst.weights import resolve
+        from pal4vst.model.checkpoint import load_checkpoint
+        from pal4vst.model.weights import resolve
 
         comfy.register_model_folder()
         if model in RELEASES:

@@ -70,8 +70,8 @@ class PALZoomCrop:
     def crop(self, image: torch.Tensor, mask: torch.Tensor, context: float, work_size: int, min_size: int,
              max_regions: int, grow: int, min_area: int, feather: int, colour_match: bool = False, merge: bool = True):
         check_requirements()
-        from pal4vst.crops import CropOptions, zoom_crops
-        from pal4vst.regions import RegionOptions
+        from pal4vst.zoom.crops import CropOptions, zoom_crops
+        from pal4vst.zoom.regions import RegionOptions
 
         images = image_batch_to_numpy(image)
         masks = mask_batch_to_numpy(mask, len(images))
@@ -90,7 +90,7 @@ class PALZoomCrop:
             progress.update(1)
         state = PALCrops(records, work_size, feather, colour_match, placeholder=not records)
         if not records:  # keep the graph running: one crop of the first image, nothing to repaint
-            from pal4vst.crops import resize_to
+            from pal4vst.zoom.crops import resize_to
 
             h, w = images[0].shape[:2]
             side = min(h, w)
@@ -115,7 +115,7 @@ class PALComposite:
 
     def composite(self, image: torch.Tensor, inpainted: torch.Tensor, pal_crops: PALCrops):
         check_requirements()
-        from pal4vst.composite import composite
+        from pal4vst.zoom.composite import composite
 
         if pal_crops.placeholder:
             return (image,)

@@ -1,11 +1,15 @@
 """PAL4VST: find, score and fix the perceptual artifacts of generated images.
 
-The framework-free core: the segmenter (:mod:`pal4vst.model`), safe checkpoint loading
-(:mod:`pal4vst.checkpoint`), weights resolution (:mod:`pal4vst.weights`), detection
-(:mod:`pal4vst.detect`), PAR scoring (:mod:`pal4vst.score`, :mod:`pal4vst.batch_score`), and
-zoom-in refinement (:mod:`pal4vst.regions`, :mod:`pal4vst.crops`, :mod:`pal4vst.composite`,
-:mod:`pal4vst.refine`). The names below are imported on first use, so ``import pal4vst`` is cheap
-(functions named like their module, ``detect``, ``composite``, ``refine``, live in that module).
+The framework-free core, in parts:
+
+* :mod:`pal4vst.model`: the segmenter (Swin + UPerNet), safe checkpoint loading, the mapping of
+  foreign checkpoint layouts, and where model files come from;
+* :mod:`pal4vst.detect`: detection at each image's own resolution;
+* :mod:`pal4vst.zoom`: the zoom-in repair (regions, crops, inpainting, composite, refine);
+* :mod:`pal4vst.scoring`: PAR, ranking and dataset-scale scoring;
+* :mod:`pal4vst.cli`: ``python -m pal4vst``.
+
+The names below are imported on first use, so ``import pal4vst`` stays cheap.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Detector": "detect", "Detection": "detect",
-    "load_checkpoint": "checkpoint", "CheckpointError": "checkpoint", "convert": "checkpoint",
-    "resolve": "weights", "WeightsNotFound": "weights",
-    "par": "score", "rank": "score", "best_index": "score",
-    "find_regions": "regions", "RegionOptions": "regions",
-    "zoom_crops": "crops", "CropOptions": "crops", "CropRecord": "crops",
-    "OpenCVInpainter": "inpaint",
+    "Detector": "detect", "Detection": "detect", "detect": "detect",
+    "load_checkpoint": "model.checkpoint", "CheckpointError": "model.checkpoint", "convert": "model.checkpoint",
+    "resolve": "model.weights", "WeightsNotFound": "model.weights",
+    "par": "scoring.par", "rank": "scoring.par", "best_index": "scoring.par",
+    "find_regions": "zoom.regions", "RegionOptions": "zoom.regions",
+    "zoom_crops": "zoom.crops", "CropOptions": "zoom.crops", "CropRecord": "zoom.crops",
+    "composite": "zoom.composite", "refine": "zoom.refine",
+    "OpenCVInpainter": "zoom.inpaint", "DiffusersInpainter": "zoom.inpaint",
 }
 __all__ = ["__version__", *_EXPORTS]
 

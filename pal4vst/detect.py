@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import LoadedModel, load_checkpoint
+from .model.checkpoint import LoadedModel, load_checkpoint
 from .images import ImageLike, to_rgb_uint8
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class Detector:
     """Runs a PAL4VST model on images of any size and returns :class:`Detection` objects.
 
     Args:
-        model: a :class:`LoadedModel`, or a path / release name resolved by :mod:`pal4vst.weights`.
+        model: a :class:`LoadedModel`, or a path / release name resolved by :mod:`pal4vst.model.weights`.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``...
         dtype: ``auto`` (bf16 where the hardware has it), ``fp32``, ``fp16`` or ``bf16``; weights
             stay fp32 and the forward pass runs under autocast.
@@ -110,7 +110,7 @@ class Detector:
         tile_overlap: int = 128,
     ) -> None:
         if not isinstance(model, LoadedModel):
-            from .weights import resolve
+            from .model.weights import resolve
 
             model = load_checkpoint(resolve(model))
         if mode not in ("whole", "tiled"):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import save_safetensors
-from .model import PALSegmenter, build_model
+from .model.checkpoint import save_safetensors
+from .model.segmenter import PALSegmenter, build_model
 
 
 def randomise(model: torch.nn.Module, seed: int = 0, artifact_bias: float = 0.0) -> torch.nn.Module:

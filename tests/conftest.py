@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pal4vst.checkpoint import load_checkpoint
+from pal4vst.model.checkpoint import load_checkpoint
 from pal4vst.testing import bright_checkpoint, random_checkpoint
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

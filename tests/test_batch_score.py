@@ -75,7 +75,7 @@ def test_two_ranks_match_one_process(data, tmp_path):
 
 
 def test_same_numbers_as_single_image_detection(data, tmp_path):
-    from pal4vst.checkpoint import load_checkpoint
+    from pal4vst.model.checkpoint import load_checkpoint
     from pal4vst.detect import Detector
     from pal4vst.images import read_image
 

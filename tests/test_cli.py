@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pal4vst.cli import main
+from pal4vst.cli.main import main
 
 from conftest import SQUARES, squares_image, synthetic_image
 
@@ -135,7 +135,8 @@ def test_demo_images(shared_dir, tmp_path, tiny_pth):
         assert (rec["width"], rec["height"]) == (w, h)
 
 
-def test_selfcheck_reports_iou(shared_dir, tiny_pth, capsys):
+def test_selfcheck_reports_iou(shared_dir, tiny_pth, capsys, monkeypatch):
+    monkeypatch.setenv("PAL4VST_REFERENCE", str(shared_dir / "data" / "reference"))
     code = main(["selfcheck", "--model", str(tiny_pth)])
     out = capsys.readouterr().out
     assert "IoU" in out and "FAIL" in out and code == 1  # a random model cannot reproduce the release

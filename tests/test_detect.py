@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from pal4vst.detect import Detector, tile_starts
-from pal4vst.score import best_index, par, rank
+from pal4vst.scoring.par import best_index, par, rank
 
 from conftest import synthetic_image
 

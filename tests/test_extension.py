@@ -26,7 +26,7 @@ from pal4vst_extension.pipeline import auto_fix  # noqa: E402
 from pal4vst_extension.services import Services, UnknownModel  # noqa: E402
 from pal4vst_extension.tab import detect_image, fix_image, score_folder  # noqa: E402
 
-from pal4vst.inpaint import OpenCVInpainter  # noqa: E402
+from pal4vst.zoom.inpaint import OpenCVInpainter  # noqa: E402
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pal4vst.composite import CompositeError, composite, composite_batch, feather_alpha
-from pal4vst.crops import CropOptions, CropRecord, records_from_json, records_to_json, rle_decode, rle_encode, square_box, zoom_crops
-from pal4vst.regions import RegionOptions, binarize, count_components, find_regions, grow_mask, prepare_mask
+from pal4vst.zoom.composite import CompositeError, composite, composite_batch, feather_alpha
+from pal4vst.zoom.crops import CropOptions, CropRecord, records_from_json, records_to_json, rle_decode, rle_encode, square_box, zoom_crops
+from pal4vst.zoom.regions import RegionOptions, binarize, count_components, find_regions, grow_mask, prepare_mask
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

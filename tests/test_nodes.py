@@ -80,7 +80,7 @@ def test_zoom_crop_inpaint_composite_roundtrip():
     same = PALComposite().composite(images, crops, state)[0]
     assert torch.equal(same, images)  # identity "inpaint" gives the original, bit for bit
     changed = PALComposite().composite(images, 1.0 - crops, state)[0]
-    from pal4vst.regions import RegionOptions, find_regions
+    from pal4vst.zoom.regions import RegionOptions, find_regions
 
     for i in range(2):
         repair = find_regions(masks[i].numpy(), RegionOptions(grow=4, min_area=0, min_size=32))[0].astype(bool)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pal4vst.checkpoint import load_checkpoint
+from pal4vst.model.checkpoint import load_checkpoint
 
 from conftest import FIXTURES
 
@@ -77,7 +77,7 @@ def test_mmdeploy_preprocessing_is_taken_from_the_file(tmp_path, caplog):
     graph.data_preprocessor.std.copy_(torch.tensor([50.0, 50.0, 50.0]).view(3, 1, 1))
     path = tmp_path / "end2end.pt"
     graph.save(str(path))
-    with caplog.at_level("WARNING", logger="pal4vst.checkpoint"):
+    with caplog.at_level("WARNING", logger="pal4vst.model.checkpoint"):
         loaded = load_checkpoint(path)
     assert loaded.output == "logits" and loaded.config.std == (50.0, 50.0, 50.0)
     assert loaded.config.mean == (123.675, 116.28, 103.53)
@@ -105,7 +105,7 @@ def test_unmappable_torchscript_runs_its_own_graph(fixture, tmp_path, caplog, ar
     model, inputs, logits = fixture
     path = tmp_path / "end2end.pt"
     torch.jit.trace(_Traced(model.module, argmax).eval(), torch.zeros(1, 3, 64, 64)).save(str(path))
-    with caplog.at_level("WARNING", logger="pal4vst.checkpoint"):
+    with caplog.at_level("WARNING", logger="pal4vst.model.checkpoint"):
         loaded = load_checkpoint(path)
     assert caplog.text.count("running the graph itself") == 1 and "calibration" in caplog.text
     assert loaded.output == ("labels" if argmax else "logits")
@@ -125,7 +125,7 @@ def test_unmappable_torchscript_runs_its_own_graph(fixture, tmp_path, caplog, ar
 
 
 def test_torchscript_that_is_no_segmenter_is_refused(tmp_path):
-    from pal4vst.checkpoint import CheckpointError
+    from pal4vst.model.checkpoint import CheckpointError
 
     classifier = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
                                      torch.nn.Linear(4, 1000))
@@ -142,7 +142,7 @@ def test_convert_and_selfcheck_on_the_mmdeploy_file(fixture, tmp_path, capsys):
     import numpy as np
     from PIL import Image
 
-    from pal4vst.cli import main
+    from pal4vst.cli.main import main
 
     _, inputs, logits = fixture
     out = tmp_path / "unified.safetensors"

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from conftest import ROOT
-from pal4vst.model import build_model
+from pal4vst.model.segmenter import build_model
 from pal4vst.testing import randomise
 from training.config import TrainConfig
 from training.data import discover, load_label
@@ -135,7 +135,7 @@ def test_patch_merging_order_matches_the_original_swin():
     """Original Swin: cat(x[0::2,0::2], x[1::2,0::2], x[0::2,1::2], x[1::2,1::2]) -> norm -> reduction."""
     from training.pretrained import unfold_order_norm, unfold_order_reduction
 
-    from pal4vst.swin import PatchMerging
+    from pal4vst.model.swin import PatchMerging
 
     c = 6
     x = torch.randn(1, 4, 4, c)
@@ -265,7 +265,7 @@ def test_killed_run_resumes_on_the_same_curve(synth, tmp_path):
 
 def test_finetune_evaluate_export(synth, tmp_path):
     base = randomise(build_model("tiny"))
-    from pal4vst.checkpoint import save_safetensors
+    from pal4vst.model.checkpoint import save_safetensors
 
     start = save_safetensors(base, tmp_path / "start.safetensors")
     out = tmp_path / "ft"

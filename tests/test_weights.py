@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pal4vst import weights
-from pal4vst.weights import WeightsNotFound, resolve
+from pal4vst.model import weights
+from pal4vst.model.weights import WeightsNotFound, resolve
 
 
 @pytest.fixture

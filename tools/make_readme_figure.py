@@ -18,10 +18,10 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pal4vst.composite import composite  # noqa: E402
-from pal4vst.crops import CropOptions, zoom_crops  # noqa: E402
-from pal4vst.inpaint import OpenCVInpainter  # noqa: E402
-from pal4vst.regions import RegionOptions  # noqa: E402
+from pal4vst.zoom.composite import composite  # noqa: E402
+from pal4vst.zoom.crops import CropOptions, zoom_crops  # noqa: E402
+from pal4vst.zoom.inpaint import OpenCVInpainter  # noqa: E402
+from pal4vst.zoom.regions import RegionOptions  # noqa: E402
 from pal4vst.render import overlay  # noqa: E402
 from training.synthetic import corrupt, texture  # noqa: E402
 

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from pal4vst.images import IMAGE_SUFFIXES, pil_to_rgb
-from pal4vst.model import IMAGENET_MEAN, IMAGENET_STD
+from pal4vst.model.segmenter import IMAGENET_MEAN, IMAGENET_STD
 
 MASK_SUFFIX = "_mask"
 

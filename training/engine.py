@@ -16,10 +16,10 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from pal4vst.checkpoint import _torch_load, load_checkpoint, save_safetensors
+from pal4vst.model.checkpoint import _torch_load, load_checkpoint, save_safetensors
 from pal4vst.detect import cpu_supports_bf16, pick_device
 from pal4vst.distributed import World
-from pal4vst.model import PALSegmenter, preset
+from pal4vst.model.segmenter import PALSegmenter, preset
 
 from .config import TrainConfig
 from .data import EvalDataset, StepDataset, TrainAugment, discover
@@ -58,7 +58,7 @@ def build(cfg: TrainConfig) -> PALSegmenter:
     model = PALSegmenter(preset(cfg.preset, **{**overrides, "aux": True, "drop_path": cfg.drop_path,
                                                "input_size": cfg.crop}))
     if cfg.init and not cfg.init.startswith("imagenet:"):
-        from pal4vst.weights import resolve
+        from pal4vst.model.weights import resolve
 
         src = load_checkpoint(resolve(cfg.init), with_aux=True)
         # The architecture is the checkpoint's (fine-tuning keeps it), whatever the preset says.

@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from pal4vst.checkpoint import load_checkpoint
+from pal4vst.model.checkpoint import load_checkpoint
 from pal4vst.detect import pick_device
-from pal4vst.weights import resolve
+from pal4vst.model.weights import resolve
 
 from .data import EvalDataset, discover
 from .metrics import Confusion

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from pal4vst.checkpoint import load_checkpoint, save_safetensors
-from pal4vst.weights import resolve
+from pal4vst.model.checkpoint import load_checkpoint, save_safetensors
+from pal4vst.model.weights import resolve
 
 
 def _input(size: int) -> torch.Tensor:

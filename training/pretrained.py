@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import torch
 
-from pal4vst.checkpoint import _find_state_dict, _torch_load
+from pal4vst.model.checkpoint import _find_state_dict, _torch_load
 
 
 def unfold_order_reduction(w: torch.Tensor) -> torch.Tensor:

@@ -32,8 +32,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import __version__
-from .model import ModelConfig, PALSegmenter
+from .. import __version__
+from .segmenter import ModelConfig, PALSegmenter
 
 log = logging.getLogger(__name__)
 

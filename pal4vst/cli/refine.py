@@ -48,13 +48,13 @@ def add_refine_parser(sub, add_model_args) -> None:
 
 
 def cmd_refine(args: argparse.Namespace) -> int:
-    from .cli import EXIT_INPUT_FAILED, Failures, _guard_inputs, _iter_images, _make_detector, _output_stems, _progress
-    from .crops import CropOptions, records_to_json
-    from .images import atomic_write, read_image, save_image
-    from .inpaint import make_inpainter
-    from .refine import refine
-    from .regions import RegionOptions
-    from .render import mask_to_uint8
+    from .main import EXIT_INPUT_FAILED, Failures, _guard_inputs, _iter_images, _make_detector, _output_stems, _progress
+    from ..zoom.crops import CropOptions, records_to_json
+    from ..images import atomic_write, read_image, save_image
+    from ..zoom.inpaint import make_inpainter
+    from ..zoom.refine import refine
+    from ..zoom.regions import RegionOptions
+    from ..render import mask_to_uint8
 
     images = _iter_images(args.inputs)
     if not images:

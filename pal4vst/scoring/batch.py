@@ -24,11 +24,11 @@ import cv2
 import numpy as np
 import torch
 
-from .detect import Detector
-from .distributed import World
-from .images import ImageError, atomic_write
-from .regions import count_components
-from .score import rank
+from ..detect import Detector
+from ..distributed import World
+from ..images import ImageError, atomic_write
+from ..zoom.regions import count_components
+from .par import rank
 from .sources import Item, enumerate_sources, read_item
 
 log = logging.getLogger("pal4vst")

@@ -61,7 +61,7 @@ class DiffusersInpainter:
         except ImportError as e:
             raise RuntimeError("the diffusers inpainter needs `pip install pal4vst[diffusers]` "
                                "(diffusers, transformers, accelerate)") from e
-        from .detect import pick_device
+        from ..detect import pick_device
 
         device = pick_device(self.device)
         dtype = torch.float16 if device.type == "cuda" else torch.float32

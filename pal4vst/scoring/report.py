@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .images import atomic_write
-from .render import overlay
+from ..images import atomic_write
+from ..render import overlay
 
 THUMB = 320
 

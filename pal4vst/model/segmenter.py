@@ -23,7 +23,7 @@ class ModelConfig:
     """Architecture and preprocessing of a PAL4VST segmenter.
 
     The architecture fields can all be inferred from a checkpoint's tensor shapes
-    (see :func:`pal4vst.checkpoint.infer_config`); ``input_size``, ``mean`` and ``std`` are
+    (see :func:`pal4vst.model.layouts.infer_config`); ``input_size``, ``mean`` and ``std`` are
     preprocessing and come from the checkpoint's metadata or the release defaults.
     """
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .images import IMAGE_SUFFIXES, ImageError, pil_to_rgb, read_image
+from ..images import IMAGE_SUFFIXES, ImageError, pil_to_rgb, read_image
 
 TAR_SEP = "::"
 

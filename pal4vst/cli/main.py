@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from .. import __version__
 
 log = logging.getLogger("pal4vst")
 EXIT_INPUT_FAILED = 1
@@ -57,9 +57,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _make_detector(args: argparse.Namespace):
-    from .checkpoint import load_checkpoint
-    from .detect import Detector
-    from .weights import resolve
+    from ..model.checkpoint import load_checkpoint
+    from ..detect import Detector
+    from ..model.weights import resolve
 
     path = resolve(args.model, download=not args.no_download)
     return Detector(load_checkpoint(path), device=args.device, dtype=args.dtype, threshold=args.threshold,
@@ -84,7 +84,7 @@ def _output_stems(paths: list[Path]) -> list[str]:
 
 
 def _iter_images(inputs: list[str]) -> list[Path]:
-    from .images import list_images
+    from ..images import list_images
 
     images, skipped = list_images(inputs)
     for s in skipped:
@@ -110,9 +110,9 @@ def _guard_inputs(out_paths: list[Path], inputs: list[Path]) -> None:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from .images import read_image, save_image
-    from .regions import count_components
-    from .render import mask_to_uint8, overlay, prob_to_uint16
+    from ..images import read_image, save_image
+    from ..zoom.regions import count_components
+    from ..render import mask_to_uint8, overlay, prob_to_uint16
 
     images = _iter_images(args.inputs)
     if not images:
@@ -152,7 +152,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from .batch_score import ScoreJob, World, run
+    from ..scoring.batch import ScoreJob, World, run
 
     world = World.from_env()
     if world.size > 1 and args.device == "auto":
@@ -182,8 +182,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def _score_html(ranking: Path, html: Path, detector, limit: int) -> None:
     """A contact sheet of the first ``limit`` ranked images (overlays are recomputed)."""
-    from .report import write_contact_sheet
-    from .sources import read_item
+    from ..scoring.report import write_contact_sheet
+    from ..scoring.sources import read_item
 
     with ranking.open(newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["status"] == "ok"][:limit]
@@ -200,8 +200,8 @@ def _score_html(ranking: Path, html: Path, detector, limit: int) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .checkpoint import convert
-    from .weights import resolve
+    from ..model.checkpoint import convert
+    from ..model.weights import resolve
 
     src = resolve(args.input, download=not args.no_download)
     dst = convert(src, args.output)
@@ -210,7 +210,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .weights import RELEASES, find_local, list_local_models, model_dirs
+    from ..model.weights import RELEASES, find_local, list_local_models, model_dirs
 
     print("releases:")
     for r in RELEASES.values():
@@ -228,19 +228,15 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def reference_dir() -> Path | None:
-    """The authors' reference input and mask: ``$PAL4VST_REFERENCE`` or ``../shared/data/reference``."""
-    candidates = [os.environ.get("PAL4VST_REFERENCE", "")]
-    candidates.append(str(Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"))
-    for c in candidates:
-        if c and (Path(c) / "img.jpg").is_file():
-            return Path(c)
-    return None
+    """The folder of the authors' reference input and mask named by ``$PAL4VST_REFERENCE``."""
+    folder = os.environ.get("PAL4VST_REFERENCE", "")
+    return Path(folder) if folder and (Path(folder) / "img.jpg").is_file() else None
 
 
 def cmd_selfcheck(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from .images import read_image
+    from ..images import read_image
 
     ref = reference_dir()
     image = args.image or (ref / "img.jpg" if ref else None)
@@ -294,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.set_defaults(func=cmd_score)
 
-    from .refine_cli import add_refine_parser
+    from .refine import add_refine_parser
 
     add_refine_parser(sub, _add_model_args)
 
@@ -321,8 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s: %(message)s")
-    from .checkpoint import CheckpointError
-    from .weights import WeightsNotFound
+    from ..model.checkpoint import CheckpointError
+    from ..model.weights import WeightsNotFound
 
     try:
         return args.func(args)

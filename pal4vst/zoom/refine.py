@@ -8,7 +8,7 @@ import numpy as np
 
 from .composite import composite
 from .crops import CropOptions, ZoomCrops, zoom_crops
-from .detect import Detector
+from ..detect import Detector
 from .inpaint import Inpainter
 from .regions import RegionOptions
 

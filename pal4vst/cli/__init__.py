@@ -1,0 +1,1 @@
+"""``python -m pal4vst``: one module per command."""

@@ -1,0 +1,1 @@
+"""The segmenter (Swin + UPerNet), its checkpoints and where their files come from."""

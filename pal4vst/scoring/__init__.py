@@ -1,0 +1,1 @@
+"""PAR, ranking, and scoring of large image sets."""
