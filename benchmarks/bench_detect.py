@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from pal4vst.model.checkpoint import load_checkpoint, save_safetensors
-from pal4vst.detect import cpu_supports_bf16
+from pal4vst.device import cpu_supports_bf16
 from pal4vst.model.segmenter import build_model
 from pal4vst.testing import randomise
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from pal4vst.model.checkpoint import CheckpointError
 from pal4vst.images import MAX_PIXELS, pil_to_rgb
+from pal4vst.render import mask_to_uint8, prob_to_uint8
 from pal4vst.zoom.regions import RegionOptions, find_regions
 from pal4vst.scoring.par import rank
 from pal4vst.model.weights import WeightsNotFound
@@ -130,10 +131,10 @@ def register_routes(app: FastAPI, services: Services, inpainter_factory: Optiona
         det = _detector(services, req.model, req.threshold, req.mode)(pil_to_rgb(img))
         _, regions = find_regions(det.mask, RegionOptions(grow=0, min_area=1, merge=False))
         out = {"width": det.size[0], "height": det.size[1], "par": det.par, "model": req.model,
-               "mask": encode_png((det.mask * 255).astype(np.uint8)),
+               "mask": encode_png(mask_to_uint8(det.mask)),
                "regions": [{"bbox": list(r.bbox), "area": r.area} for r in regions]}
         if req.return_probability:
-            out["probability"] = encode_png(np.round(det.prob * 255).astype(np.uint8))
+            out["probability"] = encode_png(prob_to_uint8(det.prob))
         return plain(out)
 
     @app.post("/pal4vst/v1/score")

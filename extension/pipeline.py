@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image
 
 from pal4vst.zoom.crops import CropOptions
 from pal4vst.detect import Detector
 from pal4vst.images import pil_to_rgb
+from pal4vst.render import mask_to_uint8
 from pal4vst.zoom.inpaint import Inpainter
 from pal4vst.zoom.refine import refine
 from pal4vst.zoom.regions import RegionOptions
@@ -50,5 +50,5 @@ def auto_fix(image: Image.Image, args: PALArgs, detector: Detector, inpainter: I
     if changed and image.mode == "RGBA":  # keep the alpha channel of the generation
         out = out.convert("RGBA")
         out.putalpha(image.getchannel("A"))
-    mask = Image.fromarray((res.repaired > 0).astype(np.uint8) * 255)
+    mask = Image.fromarray(mask_to_uint8(res.repaired))
     return FixResult(out, mask, res.par_before, res.par_after, sum(len(z) for z in res.crops), changed)

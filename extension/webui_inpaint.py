@@ -10,6 +10,8 @@ from copy import copy
 import numpy as np
 from PIL import Image
 
+from pal4vst.render import mask_to_uint8
+
 from .args import PALArgs
 
 # AlwaysOn scripts that are safe to keep on the inner img2img (they change prompts or sampling,
@@ -66,7 +68,7 @@ class WebuiInpainter:
         for i, (crop, m) in enumerate(zip(images, masks)):
             if shared.state.interrupted or shared.state.skipped:
                 break
-            job = self._job(Image.fromarray(crop), Image.fromarray(m.astype(np.uint8) * 255), self.calls)
+            job = self._job(Image.fromarray(crop), Image.fromarray(mask_to_uint8(m)), self.calls)
             self.calls += 1
             try:
                 processed = process_images(job)

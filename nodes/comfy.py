@@ -58,7 +58,7 @@ def compute_device(choice: str) -> torch.device:
         return torch.device(choice)
     if IN_COMFY:
         return mm.get_torch_device()
-    from pal4vst.detect import pick_device
+    from pal4vst.device import pick_device
 
     return pick_device("auto")
 

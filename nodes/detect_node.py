@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from pal4vst.deps import check as check_requirements
@@ -63,6 +62,7 @@ class PALDetect:
 
     def detect(self, pal_model, image: torch.Tensor, threshold: float, grow: int, min_area: int, mode: str):
         check_requirements()
+        from pal4vst.images import array_to_rgb_uint8
         from pal4vst.zoom.regions import RegionOptions, find_regions
         from pal4vst.render import overlay
 
@@ -72,7 +72,7 @@ class PALDetect:
         for img, det in zip(image_batch_to_numpy(image), results):
             mask = find_regions(det.mask, opts)[0].astype(bool) if (grow or min_area) else det.mask
             masks.append(mask)
-            overlays.append(overlay(np.round(img * 255).astype(np.uint8), mask, det.prob))
+            overlays.append(overlay(array_to_rgb_uint8(img), mask, det.prob))
         pars = [det.par for det in results]
         return {
             "ui": {"par": pars, "text": [_summary(pars)]},

@@ -12,7 +12,6 @@ the logit difference is resized: one full-resolution float map instead of two.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,10 @@ import torch
 import torch.nn.functional as F
 
 from .model.checkpoint import LoadedModel, load_checkpoint
-from .images import ImageLike, to_rgb_uint8
+from .scoring.par import par
+from .device import pick_device, pick_dtype
+from .images import ImageLike, array_to_rgb_uint8, to_rgb_uint8
+from .tiling import blend_tiles
 
 log = logging.getLogger(__name__)
 
@@ -41,48 +43,12 @@ class Detection:
     @property
     def par(self) -> float:
         """Perceptual Artifacts Ratio: artifact pixels / image pixels."""
-        return float(self.mask.mean()) if self.mask.size else 0.0
+        return par(self.mask)
 
     @property
     def size(self) -> tuple[int, int]:
         """``(width, height)``."""
         return self.mask.shape[1], self.mask.shape[0]
-
-
-def pick_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then the CPU."""
-    if device in (None, "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(device)
-
-
-def cpu_supports_bf16() -> bool:
-    """True where the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """``auto``: bf16 on GPUs that support it (else fp16) and on CPUs with native bf16; else fp32."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    names = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
-             "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
-    if dtype not in (None, "auto"):
-        if dtype not in names:
-            raise ValueError(f"unknown dtype {dtype!r}; use auto, fp32, fp16 or bf16")
-        return names[dtype]
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_supports_bf16():
-        return torch.bfloat16
-    return torch.float32
 
 
 class Detector:
@@ -214,45 +180,14 @@ class Detector:
     def _tiled(self, image: Input) -> Detection:
         img = self._as_uint8_or_tensor(image)
         if isinstance(img, torch.Tensor):
-            img = np.round(img[..., :3].clamp(0, 1).cpu().numpy() * 255).astype(np.uint8)
-            if img.shape[2] == 1:
-                img = np.repeat(img, 3, axis=2)
+            img = array_to_rgb_uint8(img.cpu().numpy())
         h, w = img.shape[:2]
         s = self.size
         if min(h, w) < s:  # too small to tile: the whole-image path is the release's behaviour
             return self._whole([img])[0]
-        ys, xs = tile_starts(h, s, self.tile_overlap), tile_starts(w, s, self.tile_overlap)
-        acc = torch.zeros((h, w), device=self.device)
-        weight = torch.zeros((h, w), device=self.device)
-        ramp = _tile_weight(s, self.tile_overlap, self.device)
-        boxes = [(y, x) for y in ys for x in xs]
-        for i in range(0, len(boxes), self.max_batch):
-            group = boxes[i:i + self.max_batch]
-            batch = torch.cat([self._resize_normalise(img[y:y + s, x:x + s], s) for y, x in group])
-            diff = self.logit_difference(batch)
-            for (y, x), d in zip(group, diff):
-                acc[y:y + s, x:x + s] += d[0] * ramp
-                weight[y:y + s, x:x + s] += ramp
-        return self._finish((acc / weight)[None, None], h, w)
-
-
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Evenly spread window starts covering ``length`` with at least ``overlap`` pixels shared."""
-    if length <= tile:
-        return [0]
-    n = math.ceil((length - overlap) / (tile - overlap))
-    n = max(n, 2)
-    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
-
-
-def _tile_weight(size: int, overlap: int, device: torch.device) -> torch.Tensor:
-    """A separable ramp that fades window borders over ``overlap`` pixels (never zero)."""
-    r = torch.ones(size, device=device)
-    if overlap > 0:
-        edge = (torch.arange(overlap, device=device, dtype=torch.float32) + 1.0) / (overlap + 1.0)
-        r[:overlap] = edge
-        r[-overlap:] = edge.flip(0)
-    return r[:, None] * r[None, :]
+        diff = blend_tiles(img, s, self.tile_overlap, self.max_batch, device=self.device,
+                           run=lambda tiles: self.logit_difference(torch.cat([self._resize_normalise(t, s) for t in tiles])))
+        return self._finish(diff[None, None], h, w)
 
 
 def detect(images: Input | Iterable[Input], model: LoadedModel | str | Path, **kwargs) -> Detection | list[Detection]:

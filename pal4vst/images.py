@@ -1,14 +1,15 @@
-"""Image input and output: every common mode to RGB uint8, EXIF orientation, atomic writes."""
+"""Image input and output: every common mode to RGB uint8, EXIF orientation, atomic saves."""
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from .files import atomic_write
 
 # Generated images are routinely larger than Pillow's decompression-bomb default (89 Mpx).
 MAX_PIXELS = int(os.environ.get("PAL4VST_MAX_PIXELS", 400_000_000))
@@ -108,19 +109,6 @@ def list_images(inputs: list[str | Path], *, recursive: bool = True) -> tuple[li
         else:
             images.append(p)
     return images, skipped
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename into place, so no half-written file is ever left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_image(arr: np.ndarray, path: str | Path, **params) -> Path:

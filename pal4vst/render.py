@@ -22,8 +22,13 @@ def overlay(image: np.ndarray, mask: np.ndarray, prob: np.ndarray | None = None,
 
 
 def mask_to_uint8(mask: np.ndarray) -> np.ndarray:
-    """0/255 uint8 from a boolean mask."""
-    return (mask.astype(np.uint8) * 255)
+    """0/255 uint8 from a mask (any non-zero value is marked)."""
+    return np.where(np.asarray(mask) != 0, np.uint8(255), np.uint8(0))
+
+
+def prob_to_uint8(prob: np.ndarray) -> np.ndarray:
+    """Probability in [0, 1] as 8-bit grey (for pictures; :func:`prob_to_uint16` keeps precision)."""
+    return np.round(np.clip(prob, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def prob_to_uint16(prob: np.ndarray) -> np.ndarray:

@@ -10,7 +10,8 @@ import pickle
 import pytest
 import torch
 
-from pal4vst.model.checkpoint import CheckpointError, convert, infer_config, load_checkpoint, read_file, sniff
+from pal4vst.model.checkpoint import CheckpointError, convert, load_checkpoint, read_file, sniff
+from pal4vst.model.layouts import infer_config
 from pal4vst.model.segmenter import build_model, preset
 from pal4vst.testing import randomise, write_mmseg_checkpoint
 

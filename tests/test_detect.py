@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from pal4vst.detect import Detector, tile_starts
+from pal4vst.detect import Detector
+from pal4vst.tiling import tile_starts
 from pal4vst.scoring.par import best_index, par, rank
 
 from conftest import synthetic_image

@@ -20,7 +20,7 @@ from pal4vst.testing import randomise
 from training.config import TrainConfig
 from training.data import discover, load_label
 from training.optim import build_optimizer, lr_factor
-from training.pretrained import filter_swin_imagenet
+from pal4vst.model.layouts import filter_swin_imagenet
 from training.synthetic import write_dataset
 
 PY = sys.executable
@@ -133,7 +133,7 @@ def test_imagenet_layouts_map_onto_the_backbone(timm_layout):
 
 def test_patch_merging_order_matches_the_original_swin():
     """Original Swin: cat(x[0::2,0::2], x[1::2,0::2], x[0::2,1::2], x[1::2,1::2]) -> norm -> reduction."""
-    from training.pretrained import unfold_order_norm, unfold_order_reduction
+    from pal4vst.model.layouts import unfold_order_norm, unfold_order_reduction
 
     from pal4vst.model.swin import PatchMerging
 

@@ -16,8 +16,9 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from pal4vst.model.checkpoint import _torch_load, load_checkpoint, save_safetensors
-from pal4vst.detect import cpu_supports_bf16, pick_device
+from pal4vst.model.checkpoint import load_checkpoint, load_torch_file, save_safetensors
+from pal4vst.device import pick_device, pick_dtype
+from pal4vst.files import atomic_write
 from pal4vst.distributed import World
 from pal4vst.model.segmenter import PALSegmenter, preset
 
@@ -41,15 +42,9 @@ def init_distributed(device_pref: str) -> tuple[World, torch.device]:
 
 
 def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
-    if cfg.amp == "none":
-        return None
-    if cfg.amp == "fp16":
-        return torch.float16
-    if cfg.amp == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if device.type == "cpu" and cpu_supports_bf16() else None
+    """The autocast dtype, or None for full precision (``amp`` none, or auto where fp32 is best)."""
+    dtype = pick_dtype("fp32" if cfg.amp == "none" else cfg.amp, device)
+    return None if dtype == torch.float32 else dtype
 
 
 def build(cfg: TrainConfig) -> PALSegmenter:
@@ -103,12 +98,6 @@ def evaluate(model: torch.nn.Module, samples, cfg: TrainConfig, device: torch.de
     return conf
 
 
-def atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _slots(d: World, accum: int, micro: int) -> list[int]:
     # Global slot of each sample this rank draws in one step: rank-major, then micro-batch.
     return [(d.rank * accum + a) * micro + k for a in range(accum) for k in range(micro)]
@@ -150,7 +139,7 @@ def train(cfg: TrainConfig, resume: str | bool = False) -> dict:
     if resume:
         path = Path(resume) if isinstance(resume, str) else ckpt_path
         if path.is_file():
-            state = _torch_load(path)
+            state = load_torch_file(path)
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
@@ -226,10 +215,10 @@ def train(cfg: TrainConfig, resume: str | bool = False) -> dict:
             d.barrier()
         if done % cfg.ckpt_interval == 0 or done == cfg.iters:
             if d.main:
-                atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                             "scheduler": sched.state_dict(), "scaler": scaler.state_dict(), "iter": done,
-                             "best": best, "rng": {"torch": torch.get_rng_state()}, "config": json.dumps(cfg.to_dict())},
-                            ckpt_path)
+                state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                         "scaler": scaler.state_dict(), "iter": done, "best": best,
+                         "rng": {"torch": torch.get_rng_state()}, "config": json.dumps(cfg.to_dict())}
+                atomic_write(ckpt_path, lambda tmp: torch.save(state, tmp))
             d.barrier()
     if log_file:
         log_file.close()

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from pal4vst.model.checkpoint import load_checkpoint
-from pal4vst.detect import pick_device
+from pal4vst.device import pick_device
 from pal4vst.model.weights import resolve
 
 from .data import EvalDataset, discover

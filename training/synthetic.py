@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from pal4vst.render import mask_to_uint8
+
 
 def texture(size: int, rng: np.random.Generator) -> np.ndarray:
     """Smooth multi-scale colour noise plus a few sharp shapes: a stand-in for photo content."""
@@ -98,7 +100,7 @@ def write_dataset(out: str | Path, counts: dict[str, int], size: int = 128, seed
         for i in range(n):
             img, mask = make_sample(size, rng, kinds=kinds)
             Image.fromarray(img).save(out / "images" / split / f"{i:05d}.png")
-            Image.fromarray(mask * 255).save(out / "labels" / split / f"{i:05d}.png")
+            Image.fromarray(mask_to_uint8(mask)).save(out / "labels" / split / f"{i:05d}.png")
     return out
 
 

@@ -50,7 +50,8 @@ def add_refine_parser(sub, add_model_args) -> None:
 def cmd_refine(args: argparse.Namespace) -> int:
     from .main import EXIT_INPUT_FAILED, Failures, _guard_inputs, _iter_images, _make_detector, _output_stems, _progress
     from ..zoom.crops import CropOptions, records_to_json
-    from ..images import atomic_write, read_image, save_image
+    from ..files import atomic_write
+    from ..images import read_image, save_image
     from ..zoom.inpaint import make_inpainter
     from ..zoom.refine import refine
     from ..zoom.regions import RegionOptions
@@ -103,9 +104,11 @@ def cmd_refine(args: argparse.Namespace) -> int:
 
 
 def _save_crops(folder: Path, stem: str, res, save_image, atomic_write, records_to_json) -> None:
+    from ..render import mask_to_uint8
+
     for p, zc in enumerate(res.crops):
         for k in range(len(zc)):
             save_image(zc.images[k], folder / f"{stem}_pass{p}_crop{k}.png")
-            save_image((zc.masks[k] * 255).astype(np.uint8), folder / f"{stem}_pass{p}_crop{k}_mask.png")
+            save_image(mask_to_uint8(zc.masks[k]), folder / f"{stem}_pass{p}_crop{k}_mask.png")
         text = records_to_json(zc.records)
         atomic_write(folder / f"{stem}_pass{p}_records.json", lambda tmp, t=text: tmp.write_text(t))

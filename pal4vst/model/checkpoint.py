@@ -1,6 +1,7 @@
-"""Load PAL4VST checkpoints safely, whatever their origin, and write our safetensors format.
+"""Read checkpoint files safely, whatever their origin, build the model, write our safetensors.
 
-Supported files, recognised from their content (never their name):
+How foreign state dicts map onto the model is :mod:`pal4vst.model.layouts`. Supported files,
+recognised from their content (never their name):
 
 * MMSegmentation checkpoints as released (``{"meta", "state_dict", ...}``);
 * mmdeploy TorchScript ``end2end.pt``: mmdeploy traces the whole ``EncoderDecoder``, so the file
@@ -33,23 +34,13 @@ import torch
 from torch import nn
 
 from .. import __version__
+from ..files import atomic_write
+from .layouts import CheckpointError, classify, filter_state_dict, infer_config, read_preprocessing, strip_prefix
 from .segmenter import ModelConfig, PALSegmenter
 
 log = logging.getLogger(__name__)
 
 SAFETENSORS_FORMAT = "pal4vst"
-_ANCHOR = "backbone.patch_embed.projection.weight"
-_STAGE_KEY = re.compile(r"^backbone\.stages\.(\d+)\.blocks\.(\d+)\.")
-# Tensors that are no weights, dropped by name: MMSegmentation's data preprocessor (mmdeploy's
-# trace keeps its non-persistent buffers; read by :func:`read_preprocessing`) and the relative
-# position index every Swin recomputes. Any other unknown tensor is an error, never ignored.
-_PREPROCESSOR = ("data_preprocessor.mean", "data_preprocessor.std")
-_DERIVED_SUFFIX = "relative_position_index"
-
-
-class CheckpointError(ValueError):
-    """A file that is not a usable PAL4VST checkpoint; the message says why and what to do."""
-
 
 @dataclass
 class LoadedModel:
@@ -113,7 +104,11 @@ def _placeholder_for(name: str) -> type:
     return type(name.rsplit(".", 1)[-1], (_Placeholder,), {"__module__": "pal4vst.placeholder"})
 
 
-def _torch_load(path: Path) -> object:
+def load_torch_file(path: str | Path) -> object:
+    """A ``torch.save`` file's content, weights-only: tensors, containers and numbers (a training
+    state with its optimiser included); any other object becomes an inert placeholder, and a file
+    that asks to run code is refused."""
+    path = Path(path)
     try:
         unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
     except Exception:  # legacy (non-zip) files cannot be scanned; weights_only still guards them
@@ -187,7 +182,7 @@ def read_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
             raise CheckpointError(f"{path} is a truncated or corrupt safetensors file ({e}); download it again") from e
     if kind == "torchscript":
         return {k: v.detach() for k, v in load_torchscript(path).state_dict().items()}, {}, kind
-    obj = _torch_load(path)
+    obj = load_torch_file(path)
     meta: dict[str, str] = {}
     if isinstance(obj, Mapping) and isinstance(obj.get("meta"), Mapping):
         m = obj["meta"]
@@ -209,117 +204,7 @@ def load_torchscript(path: str | Path) -> torch.jit.ScriptModule:
 
 
 # --------------------------------------------------------------------------------------------
-# Mapping foreign state dicts onto ours
-
-
-def _strip_prefix(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    for key in sd:
-        if key.endswith(_ANCHOR) and key != _ANCHOR:
-            prefix = key[: -len(_ANCHOR)]
-            return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
-    return sd
-
-
-def classify(sd: Mapping[str, torch.Tensor]) -> str:
-    """``segmenter``, ``backbone`` (an ImageNet Swin) or ``unknown``."""
-    keys = list(sd)
-    if any(k.startswith("backbone.") for k in keys) and any(k.startswith("decode_head.") for k in keys):
-        return "segmenter"
-    swin_like = ("layers.0.blocks.0.attn.qkv.weight", "stages.0.blocks.0.attn.w_msa.qkv.weight",
-                 "backbone.stages.0.blocks.0.attn.w_msa.qkv.weight", "patch_embed.proj.weight")
-    if any(k.endswith(s) for k in keys for s in swin_like):
-        return "backbone"
-    return "unknown"
-
-
-def filter_state_dict(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Map an MMSegmentation / mmdeploy / our own state dict to :class:`PALSegmenter` names."""
-    out = _strip_prefix(dict(sd))
-    kind = classify(out)
-    if kind == "backbone":
-        raise CheckpointError(
-            "this is a Swin backbone checkpoint (ImageNet classification weights, no segmentation head): it "
-            "cannot find artifacts by itself. Use it to initialise training (python -m training.train --init "
-            "FILE), or load a PAL4VST release: unified, stylegan2 or portrait_shadow_removal."
-        )
-    if kind == "unknown":
-        sample = ", ".join(list(out)[:4]) or "none"
-        raise CheckpointError(
-            "this file holds no PAL4VST segmenter weights (expected keys such as "
-            f"'{_ANCHOR}' and 'decode_head.conv_seg.weight'; found e.g. {sample})."
-        )
-    return {k: v for k, v in out.items() if k not in _PREPROCESSOR and not k.endswith(_DERIVED_SUFFIX)}
-
-
-def read_preprocessing(sd: Mapping[str, torch.Tensor]) -> dict[str, tuple[float, float, float]]:
-    """``{"mean": ..., "std": ...}`` from MMSegmentation's ``data_preprocessor`` buffers, where a
-    file carries them (mmdeploy's TorchScript does); empty otherwise."""
-    out = _strip_prefix(dict(sd))
-    found = {}
-    for key in _PREPROCESSOR:
-        t = out.get(key)
-        if t is not None and t.numel() == 3:
-            found[key.rsplit(".", 1)[1]] = tuple(round(float(v), 6) for v in t.flatten())
-    return found
-
-
-def _window_and_heads(table: torch.Tensor) -> tuple[int, int]:
-    n, heads = table.shape
-    side = math.isqrt(n)
-    return (side + 1) // 2, heads
-
-
-def infer_config(sd: Mapping[str, torch.Tensor], meta: Mapping[str, str] | None = None) -> ModelConfig:
-    """The architecture of a (filtered) state dict, read from its tensors' shapes."""
-    meta = meta or {}
-    if "config" in meta:  # our own files carry the full config
-        return ModelConfig.from_json(meta["config"])
-    try:
-        proj = sd[_ANCHOR]
-        embed, patch = proj.shape[0], proj.shape[2]
-        blocks: dict[int, int] = {}
-        for k in sd:
-            m = _STAGE_KEY.match(k)
-            if m:
-                s, b = int(m.group(1)), int(m.group(2))
-                blocks[s] = max(blocks.get(s, 0), b + 1)
-        depths = tuple(blocks[i] for i in range(len(blocks)))
-        wh = [_window_and_heads(sd[f"backbone.stages.{i}.blocks.0.attn.w_msa.relative_position_bias_table"])
-              for i in range(len(depths))]
-        fc1 = sd["backbone.stages.0.blocks.0.ffn.layers.0.0.weight"]
-        seg = sd["decode_head.conv_seg.weight"]
-        n_pool = len({k.split(".")[2] for k in sd if k.startswith("decode_head.psp_modules.")})
-    except KeyError as e:
-        raise CheckpointError(f"the segmenter weights are incomplete: missing {e.args[0]}") from None
-    num_classes = seg.shape[0]
-    if num_classes != 2:
-        raise CheckpointError(
-            f"this checkpoint segments {num_classes} classes (a general segmentation model, e.g. Cityscapes or "
-            "ADE20K); PAL4VST models segment 2 (background, artifact). Use a PAL4VST release or fine-tune one "
-            "with training/."
-        )
-    aux_seg = sd.get("auxiliary_head.conv_seg.weight")
-    aux_in = sd.get("auxiliary_head.convs.0.conv.weight")
-    stage_ch = [embed * 2**i for i in range(len(depths))]
-    pool_scales = (1, 2, 3, 6) if n_pool == 4 else _pool_scales_from_meta(meta, n_pool)
-    classes = tuple(json.loads(meta["classes"])) if "classes" in meta else ("background", "artifact")
-    return ModelConfig(
-        embed_dim=embed, depths=depths, num_heads=tuple(h for _, h in wh), window=wh[0][0], patch=patch,
-        mlp_ratio=fc1.shape[0] / embed, qkv_bias="backbone.stages.0.blocks.0.attn.w_msa.qkv.bias" in sd,
-        head_channels=seg.shape[1], pool_scales=pool_scales, aux=aux_seg is not None,
-        aux_channels=aux_seg.shape[1] if aux_seg is not None else 256,
-        aux_index=stage_ch.index(aux_in.shape[1]) if aux_in is not None and aux_in.shape[1] in stage_ch else 2,
-        num_classes=num_classes, classes=classes,
-    )
-
-
-def _pool_scales_from_meta(meta: Mapping[str, str], n: int) -> tuple[int, ...]:
-    m = re.search(r"pool_scales['\"]?\s*[:=]\s*[\[(]([\d,\s]+)[\])]", meta.get("mmseg_config", ""))
-    if m:
-        scales = tuple(int(s) for s in m.group(1).split(",") if s.strip())
-        if len(scales) == n:
-            return scales
-    raise CheckpointError(f"the decode head has {n} pooling branches and the file does not say their scales")
+# Building the model
 
 
 def build_from_state_dict(sd: Mapping[str, torch.Tensor], config: ModelConfig, source: str = "") -> PALSegmenter:
@@ -425,7 +310,7 @@ def load_checkpoint(path: str | Path, *, with_aux: bool = False) -> LoadedModel:
     try:
         return _load_eager(path, sd, meta, kind, sha, with_aux)
     except CheckpointError as e:
-        if kind != "torchscript" or classify(_strip_prefix(sd)) == "backbone":
+        if kind != "torchscript" or classify(strip_prefix(sd)) == "backbone":
             raise CheckpointError(f"{path}: {e}") from None
         return _load_graph(path, sha, str(e)[:300])
 
@@ -448,11 +333,7 @@ def save_safetensors(model: PALSegmenter, path: str | Path, *, source_sha256: st
         "source_sha256": source_sha256,
         "source_name": source_name,
     }
-    tmp = path.with_name(path.name + ".partial")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(sd, str(tmp), metadata=meta)
-    tmp.replace(path)
-    return path
+    return atomic_write(path, lambda tmp: save_file(sd, str(tmp), metadata=meta))
 
 
 def convert(src: str | Path, dst: str | Path) -> Path:

@@ -17,9 +17,11 @@ from __future__ import annotations
 import logging
 import os
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import atomic_write
 from .checkpoint import CheckpointError, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -156,47 +158,54 @@ def download_release(name: str, dest_dir: Path | None = None) -> Path:
         raise WeightsNotFound(_how_to_get(release, str(e))) from None
 
 
-def _finalise(tmp: Path, dest: Path) -> Path:
-    try:
-        load_checkpoint(tmp)
-    except CheckpointError as e:
-        tmp.unlink(missing_ok=True)
-        raise WeightsNotFound(f"the downloaded file is not a usable checkpoint: {e}") from None
-    tmp.replace(dest)
-    log.info("saved %s", dest)
-    return dest
+def _checked(fetch: Callable[[Path], None]) -> Callable[[Path], None]:
+    """``fetch`` into a temporary file, then refuse (and remove) a file that is no usable checkpoint."""
+
+    def write(tmp: Path) -> None:
+        fetch(tmp)
+        try:
+            load_checkpoint(tmp)
+        except CheckpointError as e:
+            tmp.unlink(missing_ok=True)
+            raise WeightsNotFound(f"the downloaded file is not a usable checkpoint: {e}") from None
+
+    return write
 
 
 def _download_url(url: str, dest: Path) -> Path:
     from tqdm import tqdm
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".partial")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as resp, tmp.open("wb") as out:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=None) as bar:
-                while chunk := resp.read(1 << 20):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-    except (OSError, ValueError) as e:
-        tmp.unlink(missing_ok=True)
-        raise WeightsNotFound(f"download of {url} failed: {e}") from None
-    return _finalise(tmp, dest)
+    def fetch(tmp: Path) -> None:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp, tmp.open("wb") as out:
+                total = int(resp.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=None) as bar:
+                    while chunk := resp.read(1 << 20):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+        except (OSError, ValueError) as e:
+            raise WeightsNotFound(f"download of {url} failed: {e}") from None
+
+    atomic_write(dest, _checked(fetch))
+    log.info("saved %s", dest)
+    return dest
 
 
 def _download_drive(release: Release, dest: Path) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".partial")
-    try:
-        import gdown
+    def fetch(tmp: Path) -> None:
+        try:
+            import gdown
 
-        out = gdown.download(id=release.pth_id, output=str(tmp), quiet=False, resume=True)
-    except Exception as e:  # gdown raises many kinds (requests, its own FileURLRetrievalError)
-        raise WeightsNotFound(f"Google Drive download failed: {type(e).__name__}") from None
-    if not out or not tmp.is_file():
-        raise WeightsNotFound("Google Drive download failed")
-    return _finalise(tmp, dest)
+            out = gdown.download(id=release.pth_id, output=str(tmp), quiet=False, resume=True)
+        except Exception as e:  # gdown raises many kinds (requests, its own FileURLRetrievalError)
+            raise WeightsNotFound(f"Google Drive download failed: {type(e).__name__}") from None
+        if not out or not tmp.is_file():
+            raise WeightsNotFound("Google Drive download failed")
+
+    # A broken transfer keeps its .partial file: gdown resumes it on the next try.
+    atomic_write(dest, _checked(fetch), partial=dest.with_name(dest.name + ".partial"))
+    log.info("saved %s", dest)
+    return dest
 
 
 def _from_hub(source: str) -> Path:

@@ -26,9 +26,10 @@ import torch
 
 from ..detect import Detector
 from ..distributed import World
-from ..images import ImageError, atomic_write
+from ..files import atomic_write
+from ..images import ImageError
 from ..zoom.regions import count_components
-from .par import rank
+from .par import par, rank
 from .sources import Item, enumerate_sources, read_item
 
 log = logging.getLogger("pal4vst")
@@ -101,8 +102,8 @@ def score_prepared(det: Detector, small: torch.Tensor, sizes: list[tuple[int, in
     diff = det.logit_difference(det.normalise(x))
     out = []
     for i, (h, w) in enumerate(sizes):
-        _, mask = det.upsample(diff[i:i + 1], h, w)
-        out.append((float(mask.float().mean()), count_components(mask.cpu().numpy())))
+        mask = det.upsample(diff[i:i + 1], h, w)[1].cpu().numpy()
+        out.append((par(mask), count_components(mask)))
     return out
 
 

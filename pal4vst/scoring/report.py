@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..images import atomic_write
+from ..files import atomic_write
 from ..render import overlay
 
 THUMB = 320

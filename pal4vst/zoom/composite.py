@@ -12,13 +12,12 @@ inpainter kept, and pixels outside the region masks are bit-identical to the inp
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 
+from ..threads import map_threads
 from .crops import CropRecord, extract_square, resize_to
 
 
@@ -88,13 +87,9 @@ def composite(
     def change(i: int):
         return _change(image, crops[i], records[i], None if originals is None else originals[i], feather, colour_match)
 
-    # The per-region work (resizes, distance transforms) releases the GIL: run it on all cores,
-    # then blend in record order, so overlapping regions compose exactly as one after another.
-    if len(todo) > 1:
-        with ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) as pool:
-            changes = list(pool.map(change, todo))
-    else:
-        changes = [change(i) for i in todo]
+    # The per-region work (resizes, distance transforms) runs on all cores; the blending follows
+    # in record order, so overlapping regions compose exactly as one after another.
+    changes = map_threads(change, todo)
     out = image.copy()
     for ch in changes:
         if ch is not None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
+from ..render import mask_to_uint8
+from ..threads import map_threads
 from .regions import Region, RegionOptions, crop_side, find_regions
 
 PAD_MODES = {"reflect": cv2.BORDER_REFLECT_101, "edge": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}
@@ -176,19 +176,11 @@ def crop_region(image: np.ndarray, region: Region, image_index: int, ropts: Regi
     crop = resize_to(extract_square(image, box, pad, copts.pad_mode), copts.work_size, copts.lanczos)
     mask_sq = np.zeros((side, side), np.uint8)
     mask_sq[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = window
-    mask_work = cv2.resize(mask_sq * 255, (copts.work_size, copts.work_size),
+    mask_work = cv2.resize(mask_to_uint8(mask_sq), (copts.work_size, copts.work_size),
                            interpolation=cv2.INTER_AREA if side > copts.work_size else cv2.INTER_LINEAR) > 0
     record = CropRecord(image_index, (w, h), box, pad, copts.work_size, copts.work_size / side, region.bbox,
                         rle_encode(window), copts.pad_mode)
     return crop, mask_work, record
-
-
-def _map(fn, items: list) -> list:
-    """``map`` on all cores for several items (OpenCV and numpy release the GIL), in order."""
-    if len(items) < 2:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1)) as pool:
-        return list(pool.map(fn, items))
 
 
 def zoom_crops(
@@ -205,7 +197,7 @@ def zoom_crops(
             raise ValueError(f"image {i} is {img.shape[1]}x{img.shape[0]} but its mask is {mask.shape[1]}x{mask.shape[0]}")
         grown, regions = find_regions(mask, ropts)
         repair.append(grown)
-        made = _map(lambda region, img=img, i=i: crop_region(img, region, i, ropts, copts), regions)
+        made = map_threads(lambda region, img=img, i=i: crop_region(img, region, i, ropts, copts), regions)
         for c, m, r in made:
             crops.append(c)
             cmasks.append(m)

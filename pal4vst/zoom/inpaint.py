@@ -13,6 +13,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from ..render import mask_to_uint8
+
 
 class Inpainter(Protocol):
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray: ...
@@ -29,7 +31,7 @@ class OpenCVInpainter:
         flag = cv2.INPAINT_TELEA if self.method == "telea" else cv2.INPAINT_NS
         out = np.empty_like(images)
         for i, (img, m) in enumerate(zip(images, masks)):
-            out[i] = cv2.inpaint(np.ascontiguousarray(img), m.astype(np.uint8) * 255, self.radius, flag)
+            out[i] = cv2.inpaint(np.ascontiguousarray(img), mask_to_uint8(m), self.radius, flag)
         return out
 
 
@@ -61,7 +63,7 @@ class DiffusersInpainter:
         except ImportError as e:
             raise RuntimeError("the diffusers inpainter needs `pip install pal4vst[diffusers]` "
                                "(diffusers, transformers, accelerate)") from e
-        from ..detect import pick_device
+        from ..device import pick_device
 
         device = pick_device(self.device)
         dtype = torch.float16 if device.type == "cuda" else torch.float32
@@ -87,7 +89,7 @@ class DiffusersInpainter:
         for i, (img, m) in enumerate(zip(images, masks)):
             g = torch.Generator(device="cpu").manual_seed(self.seed + i)
             res = self._pipe(prompt=self.prompt, negative_prompt=self.negative_prompt, image=Image.fromarray(img),
-                             mask_image=Image.fromarray(m.astype(np.uint8) * 255), strength=self.strength,
+                             mask_image=Image.fromarray(mask_to_uint8(m)), strength=self.strength,
                              num_inference_steps=self.steps, guidance_scale=self.guidance, generator=g,
                              height=size, width=size).images[0]
             out[i] = np.asarray(res.convert("RGB").resize((size, size)))

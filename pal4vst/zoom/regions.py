@@ -6,6 +6,7 @@ Everything works on uint8 masks with OpenCV; no float64 full-image copies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -121,23 +122,23 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def _merge_groups(boxes: list[tuple[int, int, int, int]], opts: RegionOptions) -> list[list[int]]:
-    """Groups of component indices whose crops overlap, repeated until no merged crops overlap."""
-    groups = [[i] for i in range(len(boxes))]
-    bboxes = list(boxes)
-    changed = True
-    while changed and len(groups) > 1:
-        changed = False
-        crops = [_crop_box(b, opts.context, opts.min_size) for b in bboxes]
+Box = tuple[int, int, int, int]
+
+
+def _merge_overlapping(boxes: list[Box], reach: Callable[[Box], Box] = lambda b: b) -> list[tuple[Box, list[int]]]:
+    """``(union box, member indices)`` of groups of boxes whose ``reach`` overlaps, merged again
+    until no two groups' reaches overlap (the groups keep the order of their first member)."""
+    groups = [(tuple(b), [i]) for i, b in enumerate(boxes)]
+    merged = True
+    while merged and len(groups) > 1:
+        merged = False
+        reaches = [reach(b) for b, _ in groups]
         for i in range(len(groups)):
-            for j in range(i + 1, len(groups)):
-                if _overlaps(crops[i], crops[j]):
-                    groups[i] += groups.pop(j)
-                    a, b = bboxes[i], bboxes.pop(j)
-                    bboxes[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-                    changed = True
-                    break
-            if changed:
+            j = next((j for j in range(i + 1, len(groups)) if _overlaps(reaches[i], reaches[j])), None)
+            if j is not None:
+                (a, first), (b, second) = groups[i], groups.pop(j)
+                groups[i] = ((min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])), first + second)
+                merged = True
                 break
     return groups
 
@@ -175,24 +176,9 @@ def _windows(mask: np.ndarray, margin: int, cell: int = 8) -> list[tuple[int, in
     h, w = mask.shape
     small = _max_pool(mask, cell)
     n, _, stats, _ = cv2.connectedComponentsWithStats(small, connectivity=8)
-    boxes = []
-    for x, y, bw, bh, _ in stats[1:]:
-        boxes.append([max(0, x * cell - margin), max(0, y * cell - margin),
-                      min(w, (x + bw) * cell + margin), min(h, (y + bh) * cell + margin)])
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                a, b = boxes[i], boxes[j]
-                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
-                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
-                    boxes.pop(j)
-                    merged = True
-                    break
-            if merged:
-                break
-    return [tuple(b) for b in boxes]
+    boxes = [(max(0, x * cell - margin), max(0, y * cell - margin), min(w, (x + bw) * cell + margin),
+              min(h, (y + bh) * cell + margin)) for x, y, bw, bh, _ in stats[1:]]
+    return [box for box, _ in _merge_overlapping(boxes)]
 
 
 def _components(m: np.ndarray, opts: RegionOptions, grow: int) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
@@ -225,7 +211,10 @@ def find_regions(mask: np.ndarray, opts: RegionOptions = RegionOptions()) -> tup
     comps.sort(key=lambda c: (-int(np.count_nonzero(c[1])), c[0][1], c[0][0]))
     if opts.max_regions > 0:
         comps = comps[: opts.max_regions]
-    groups = _merge_groups([c[0] for c in comps], opts) if opts.merge else [[i] for i in range(len(comps))]
+    if opts.merge:
+        groups = [g for _, g in _merge_overlapping([c[0] for c in comps], lambda b: _crop_box(b, opts.context, opts.min_size))]
+    else:
+        groups = [[i] for i in range(len(comps))]
     regions: list[Region] = []
     for g in groups:
         members = [comps[i] for i in g]
