@@ -26,7 +26,7 @@ try:
     if _missing:
         _log.warning("%s (or run install.py in %s with this Python)", _missing, _here)
     from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: F811
-    from .nodes.comfy import register_model_folder
+    from .nodes.host import register_model_folder
 
     register_model_folder()
 except Exception as e:  # noqa: BLE001 - anything here must not stop ComfyUI

@@ -54,7 +54,7 @@ def main() -> None:
     rows = [
         ("regions", best_of(lambda: find_regions(mask, ropts), args.repeat)),
         ("regions + crops", best_of(lambda: zoom_crops([img], [mask], ropts, copts), args.repeat)),
-        ("composite", best_of(lambda: composite(img, painted, zc.records, feather=4, originals=zc.images),
+        ("composite", best_of(lambda: composite(img, painted, zc.records, originals=zc.images),
                               args.repeat)),
     ]
     rows.append(("total (crops + composite)", rows[1][1] + rows[2][1]))

@@ -22,7 +22,9 @@ from pydantic import BaseModel, Field
 
 from pal4vst.model.checkpoint import CheckpointError
 from pal4vst.images import MAX_PIXELS, pil_to_rgb
+from pal4vst.options import OptionError, declaration
 from pal4vst.render import mask_to_uint8, prob_to_uint8
+from pal4vst.settings import DetectOptions, ModelSource
 from pal4vst.zoom.regions import RegionOptions, find_regions
 from pal4vst.scoring.par import rank
 from pal4vst.model.weights import WeightsNotFound
@@ -35,18 +37,24 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 InpainterFactory = Callable[[PALArgs], Any]
 
 
+def _field(cls: type, name: str) -> Any:
+    """A request field with the core declaration's default, bounds and help."""
+    d = declaration(cls, name)
+    return Field(d.default, ge=d.spec.min, le=d.spec.max, description=d.describe())
+
+
 class DetectRequest(BaseModel):
     image: str = Field(..., description="base64 image (PNG/JPEG/WebP), optionally a data: URL")
-    model: str = "unified"
-    threshold: float = Field(0.5, ge=0.01, le=0.99)
-    mode: str = "whole"
+    model: str = _field(ModelSource, "model")
+    threshold: float = _field(DetectOptions, "threshold")
+    mode: str = _field(DetectOptions, "mode")
     return_probability: bool = False
 
 
 class ScoreRequest(BaseModel):
     images: list[str] = Field(..., description="base64 images")
-    model: str = "unified"
-    threshold: float = Field(0.5, ge=0.01, le=0.99)
+    model: str = _field(ModelSource, "model")
+    threshold: float = _field(DetectOptions, "threshold")
 
 
 class RefineRequest(BaseModel):
@@ -109,6 +117,8 @@ def _detector(services: Services, model: str, threshold: float, mode: str = "who
         raise HTTPException(404, str(e)) from None
     except CheckpointError as e:
         raise HTTPException(422, f"model {model!r} cannot be loaded: {e}") from None
+    except OptionError as e:
+        raise HTTPException(422, str(e)) from None
 
 
 def register_routes(app: FastAPI, services: Services, inpainter_factory: Optional[InpainterFactory] = None) -> None:
@@ -116,7 +126,8 @@ def register_routes(app: FastAPI, services: Services, inpainter_factory: Optiona
 
     @app.get("/pal4vst/v1/models")
     def models() -> dict:
-        return plain({"models": services.model_choices(), "default": "unified", "folders": services.model_dirs})
+        return plain({"models": services.model_choices(), "default": declaration(ModelSource, "model").default,
+                      "folders": services.model_dirs})
 
     @app.get("/pal4vst/v1/args")
     def args_doc() -> dict:
@@ -125,10 +136,8 @@ def register_routes(app: FastAPI, services: Services, inpainter_factory: Optiona
 
     @app.post("/pal4vst/v1/detect")
     def detect(req: DetectRequest) -> dict:
-        if req.mode not in ("whole", "tiled"):
-            raise HTTPException(422, "mode must be 'whole' or 'tiled'")
-        img = decode_image(req.image)
-        det = _detector(services, req.model, req.threshold, req.mode)(pil_to_rgb(img))
+        rgb = pil_to_rgb(decode_image(req.image))
+        det = _detector(services, req.model, req.threshold, req.mode)(rgb)
         _, regions = find_regions(det.mask, RegionOptions(grow=0, min_area=1, merge=False))
         out = {"width": det.size[0], "height": det.size[1], "par": det.par, "model": req.model,
                "mask": encode_png(mask_to_uint8(det.mask)),

@@ -1,4 +1,5 @@
-"""The PAL4VST auto-fix settings: one model shared by the UI, the API and the infotext.
+"""The PAL4VST auto-fix settings: one model shared by the UI, the API and the infotext, built on
+the core's declarations (defaults, ranges and help are the core's).
 
 Script args arrive as the UI's positional values, or from ``/sdapi/v1/txt2img`` as
 ``alwayson_scripts: {"PAL4VST": {"args": [...]}}`` where the list may be positional values, a
@@ -11,6 +12,10 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
+from pal4vst.options import check, declared, option, project, same_as
+from pal4vst.settings import (CropOptions, DetectOptions, ModelSource, PasteOptions, RefineOptions, RegionOptions,
+                              SamplingOptions)
+
 SCRIPT_TITLE = "PAL4VST"
 INFOTEXT_PREFIX = "PAL4VST"
 
@@ -19,40 +24,33 @@ class ArgsError(ValueError):
     """Script arguments that cannot be used; the message names the field and the allowed values."""
 
 
-# name -> (min, max) for numbers
-BOUNDS: dict[str, tuple[float, float]] = {
-    "threshold": (0.01, 0.99), "grow": (-256, 256), "min_area": (0, 10_000_000), "max_regions": (0, 64),
-    "context": (1.0, 4.0), "work_size": (64, 2048), "min_par": (0.0, 1.0), "denoise": (0.0, 1.0),
-    "steps": (1, 150), "cfg": (1.0, 30.0), "mask_blur": (0, 64), "feather": (0, 128), "seed": (-1, 2**32 - 1),
-    "iterations": (1, 5), "target_par": (0.0, 1.0),
-}
-
-
 @dataclass
 class PALArgs:
-    """Settings of one auto-fix run (defaults follow the paper: context 1.5, zoom to 512)."""
+    """Settings of one auto-fix run. Each core setting reuses the core's declaration
+    (:mod:`pal4vst.settings`); four belong to the webui alone. The field order is the positional
+    order of ``alwayson_scripts`` args and must not change."""
 
-    enabled: bool = False
-    model: str = "unified"
-    threshold: float = 0.5
-    grow: int = 8
-    min_area: int = 64
-    max_regions: int = 0
-    context: float = 1.5
-    work_size: int = 512
-    min_par: float = 0.0
-    prompt: str = ""
-    negative_prompt: str = ""
-    denoise: float = 0.5
-    steps: int = 20
-    cfg: float = 7.0
-    sampler: str = ""
-    mask_blur: int = 4
-    feather: int = 4
-    seed: int = -1
-    iterations: int = 1
-    target_par: float = 0.0
-    skip_img2img: bool = False
+    enabled: bool = option(False, "fix the artifacts of every generated image", label="Enable")
+    model: str = same_as(ModelSource, "model")
+    threshold: float = same_as(DetectOptions, "threshold")
+    grow: int = same_as(RegionOptions, "grow")
+    min_area: int = same_as(RegionOptions, "min_area")
+    max_regions: int = same_as(RegionOptions, "max_regions")
+    context: float = same_as(RegionOptions, "context")
+    work_size: int = same_as(CropOptions, "work_size")
+    min_par: float = same_as(RefineOptions, "min_par")
+    prompt: str = same_as(SamplingOptions, "prompt")
+    negative_prompt: str = same_as(SamplingOptions, "negative_prompt")
+    denoise: float = same_as(SamplingOptions, "denoise")
+    steps: int = same_as(SamplingOptions, "steps")
+    cfg: float = same_as(SamplingOptions, "cfg")
+    sampler: str = option("", "sampler of the fix (blank: the generation's)", label="Sampler (blank = main)")
+    mask_blur: int = option(4, "blur of the inpaint mask's edge in the webui's img2img (pixels)", min=0, max=64, step=1)
+    feather: int = same_as(PasteOptions, "feather")
+    seed: int = same_as(SamplingOptions, "seed")
+    iterations: int = same_as(RefineOptions, "iterations")
+    target_par: float = same_as(RefineOptions, "target_par")
+    skip_img2img: bool = option(False, "do not fix images made in img2img", label="Skip in img2img")
 
     @classmethod
     def names(cls) -> list[str]:
@@ -81,22 +79,20 @@ class PALArgs:
         if unknown:
             raise ArgsError(f"unknown PAL4VST arg(s): {', '.join(unknown)}; known: {', '.join(cls.names())}")
         out = {}
-        for f in fields(cls):
-            if f.name not in data or data[f.name] is None:
-                continue
-            out[f.name] = _coerce(f.name, data[f.name], f.type)
+        for name, d in declared(cls).items():
+            if name in data and data[name] is not None:
+                out[name] = _coerce(name, data[name], d.kind)
         return cls(**out).validated()
 
     def validated(self) -> PALArgs:
-        for name, (lo, hi) in BOUNDS.items():
-            v = getattr(self, name)
-            if not lo <= v <= hi:
-                raise ArgsError(f"PAL4VST {name} must be between {lo} and {hi}, got {v}")
-        if self.work_size % 8:
-            raise ArgsError(f"PAL4VST work_size must be a multiple of 8, got {self.work_size}")
+        check(self, ArgsError, prefix="PAL4VST ")
         if not self.model:
             raise ArgsError("PAL4VST model must not be empty")
         return self
+
+    def options(self, cls: type):
+        """The core option object ``cls`` (RegionOptions, CropOptions, ...) these args carry."""
+        return project(self, cls)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -132,8 +128,8 @@ def infotext_key(name: str) -> str:
     return f"{INFOTEXT_PREFIX} {name}"
 
 
-def _coerce(name: str, value: Any, kind: Any) -> Any:
-    kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    kind = kind.__name__
     try:
         if kind == "bool":
             if isinstance(value, str):

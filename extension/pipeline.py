@@ -6,13 +6,12 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from pal4vst.zoom.crops import CropOptions
 from pal4vst.detect import Detector
 from pal4vst.images import pil_to_rgb
 from pal4vst.render import mask_to_uint8
+from pal4vst.settings import CropOptions, PasteOptions, RefineOptions, RegionOptions
 from pal4vst.zoom.inpaint import Inpainter
 from pal4vst.zoom.refine import refine
-from pal4vst.zoom.regions import RegionOptions
 
 from .args import PALArgs, infotext_key
 
@@ -34,17 +33,10 @@ class FixResult:
         }
 
 
-def region_options(args: PALArgs) -> RegionOptions:
-    return RegionOptions(threshold=args.threshold, grow=args.grow, min_area=args.min_area,
-                         max_regions=args.max_regions, context=args.context)
-
-
 def auto_fix(image: Image.Image, args: PALArgs, detector: Detector, inpainter: Inpainter) -> FixResult:
     """Detect, zoom-crop, inpaint, composite; iterate as ``args`` says. The input is not modified."""
-    rgb = pil_to_rgb(image)
-    res = refine(rgb, detector, inpainter, region_options(args), CropOptions(work_size=args.work_size),
-                 feather=args.feather, iterations=args.iterations,
-                 target_par=args.target_par if args.target_par > 0 else None, min_par=args.min_par)
+    res = refine(pil_to_rgb(image), detector, inpainter,
+                 *(args.options(cls) for cls in (RegionOptions, CropOptions, PasteOptions, RefineOptions)))
     changed = res.passes > 0
     out = Image.fromarray(res.image) if changed else image
     if changed and image.mode == "RGBA":  # keep the alpha channel of the generation

@@ -13,13 +13,18 @@ from pathlib import Path
 import gradio as gr
 from modules import paths, script_callbacks, scripts, shared
 
+from pal4vst.options import declaration
+from pal4vst.settings import DetectOptions, ModelSource
+
 from .args import SCRIPT_TITLE, ArgsError, PALArgs, infotext_key
+from .controls import build
 from .pipeline import auto_fix
 from .services import Services
 from .webui_inpaint import INNER_FLAG, WebuiInpainter
 
 log = logging.getLogger("pal4vst")
 SECTION = ("pal4vst", "PAL4VST")
+_DEFAULT_MODEL = declaration(ModelSource, "model").default
 _services: Services | None = None
 
 
@@ -31,8 +36,8 @@ def models_dir() -> Path:
 def services() -> Services:
     """One Services for the whole webui, following the settings."""
     global _services
-    device = getattr(shared.opts, "pal4vst_device", "auto") or "auto"
-    dtype = getattr(shared.opts, "pal4vst_dtype", "auto") or "auto"
+    device = getattr(shared.opts, "pal4vst_device", "") or declaration(DetectOptions, "device").default
+    dtype = getattr(shared.opts, "pal4vst_dtype", "") or declaration(DetectOptions, "dtype").default
     folder = models_dir()
     if _services is None or (_services.device, _services.dtype, _services.model_dirs) != (device, dtype, [folder]):
         folder.mkdir(parents=True, exist_ok=True)
@@ -41,7 +46,7 @@ def services() -> Services:
 
 
 def default_model() -> str:
-    return getattr(shared.opts, "pal4vst_default_model", "unified") or "unified"
+    return getattr(shared.opts, "pal4vst_default_model", _DEFAULT_MODEL) or _DEFAULT_MODEL
 
 
 def sampler_names() -> list[str]:
@@ -51,6 +56,10 @@ def sampler_names() -> list[str]:
         return [""] + list(sd_samplers.visible_sampler_names())
     except Exception:  # noqa: BLE001 - an older webui: free text is fine
         return [""]
+
+
+def _row(*names: str) -> list:
+    return [build(gr, n) for n in names]
 
 
 class PAL4VSTScript(scripts.Script):
@@ -64,35 +73,24 @@ class PAL4VSTScript(scripts.Script):
 
     def ui(self, is_img2img):
         tab = "img2img" if is_img2img else "txt2img"
-        d = PALArgs(model=default_model())
         with gr.Accordion("PAL4VST: fix artifacts", open=False, elem_id=f"pal4vst_{tab}"):
             with gr.Row():
-                enabled = gr.Checkbox(label="Enable", value=False, elem_id=f"pal4vst_{tab}_enabled")
-                skip_img2img = gr.Checkbox(label="Skip in img2img", value=False, visible=is_img2img)
-                model = gr.Dropdown(label="PAL4VST model", choices=services().model_choices(), value=d.model)
+                enabled = build(gr, "enabled", elem_id=f"pal4vst_{tab}_enabled")
+                skip_img2img = build(gr, "skip_img2img", visible=is_img2img)
+                model = gr.Dropdown(label=declaration(PALArgs, "model").label, choices=services().model_choices(),
+                                    value=default_model())
             with gr.Row():
-                threshold = gr.Slider(0.01, 0.99, value=d.threshold, step=0.01, label="Threshold")
-                min_par = gr.Slider(0.0, 0.5, value=d.min_par, step=0.001, label="Only fix when PAR is above")
-                target_par = gr.Slider(0.0, 0.5, value=d.target_par, step=0.001, label="Target PAR (0 = one pass)")
-                iterations = gr.Slider(1, 5, value=d.iterations, step=1, label="Passes")
+                threshold, min_par, target_par, iterations = _row("threshold", "min_par", "target_par", "iterations")
             with gr.Row():
-                grow = gr.Slider(-64, 128, value=d.grow, step=1, label="Grow mask (px)")
-                min_area = gr.Slider(0, 10000, value=d.min_area, step=1, label="Minimum region area (px)")
-                max_regions = gr.Slider(0, 32, value=d.max_regions, step=1, label="Max regions (0 = all)")
+                grow, min_area, max_regions = _row("grow", "min_area", "max_regions")
             with gr.Row():
-                context = gr.Slider(1.0, 4.0, value=d.context, step=0.05, label="Context (crop / region)")
-                work_size = gr.Slider(256, 2048, value=d.work_size, step=64, label="Working size")
-                feather = gr.Slider(0, 64, value=d.feather, step=1, label="Feather (px)")
-                mask_blur = gr.Slider(0, 64, value=d.mask_blur, step=1, label="Mask blur")
+                context, work_size, feather, mask_blur = _row("context", "work_size", "feather", "mask_blur")
             with gr.Row():
-                prompt = gr.Textbox(label="Fix prompt (blank = main prompt)", lines=2)
-                negative_prompt = gr.Textbox(label="Fix negative prompt (blank = main)", lines=2)
+                prompt, negative_prompt = _row("prompt", "negative_prompt")
             with gr.Row():
-                denoise = gr.Slider(0.0, 1.0, value=d.denoise, step=0.01, label="Denoising strength")
-                steps = gr.Slider(1, 150, value=d.steps, step=1, label="Steps")
-                cfg = gr.Slider(1.0, 30.0, value=d.cfg, step=0.5, label="CFG scale")
-                sampler = gr.Dropdown(label="Sampler (blank = main)", choices=sampler_names(), value="")
-                seed = gr.Number(label="Seed (-1 = image seed)", value=-1, precision=0)
+                denoise, steps, cfg = _row("denoise", "steps", "cfg")
+                sampler = gr.Dropdown(label=declaration(PALArgs, "sampler").label, choices=sampler_names(), value="")
+                seed = build(gr, "seed")
         comps = dict(enabled=enabled, model=model, threshold=threshold, grow=grow, min_area=min_area,
                      max_regions=max_regions, context=context, work_size=work_size, min_par=min_par, prompt=prompt,
                      negative_prompt=negative_prompt, denoise=denoise, steps=steps, cfg=cfg, sampler=sampler,
@@ -122,13 +120,14 @@ class PAL4VSTScript(scripts.Script):
 
 
 def on_ui_settings() -> None:
+    device, dtype = declaration(DetectOptions, "device"), declaration(DetectOptions, "dtype")
     opts = [
-        ("pal4vst_default_model", shared.OptionInfo("unified", "Default PAL4VST model (release name or file)")),
+        ("pal4vst_default_model", shared.OptionInfo(_DEFAULT_MODEL, "Default PAL4VST model (release name or file)")),
         ("pal4vst_models_dir", shared.OptionInfo("", "PAL4VST models folder (blank = models/pal4vst)")),
-        ("pal4vst_device", shared.OptionInfo("auto", "PAL4VST device", gr.Dropdown,
-                                              {"choices": ["auto", "cpu", "cuda", "mps"]})),
-        ("pal4vst_dtype", shared.OptionInfo("auto", "PAL4VST precision", gr.Dropdown,
-                                             {"choices": ["auto", "fp32", "fp16", "bf16"]})),
+        ("pal4vst_device", shared.OptionInfo(device.default, "PAL4VST device", gr.Dropdown,
+                                              {"choices": list(device.spec.choices)})),
+        ("pal4vst_dtype", shared.OptionInfo(dtype.default, "PAL4VST precision", gr.Dropdown,
+                                             {"choices": list(dtype.spec.choices)})),
     ]
     for key, info in opts:
         info.section = SECTION

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from .args import ArgsError, PALArgs
+from .controls import build
 from .tab import detect_image, fix_image, score_folder
 
 
@@ -23,7 +24,7 @@ def build_tab(services, default_model):
     with gr.Blocks(analytics_enabled=False) as tab:
         with gr.Row():
             model = gr.Dropdown(label="Model", choices=services().model_choices(), value=default_model())
-            threshold = gr.Slider(0.01, 0.99, value=0.5, step=0.01, label="Threshold")
+            threshold = build(gr, "threshold")
         with gr.Tabs():
             with gr.Tab("Detect and fix"):
                 with gr.Row():
@@ -33,9 +34,8 @@ def build_tab(services, default_model):
                             detect_btn = gr.Button("Detect", variant="primary")
                             fix_btn = gr.Button("Fix (zoom-in inpaint)")
                         with gr.Row():
-                            denoise = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="Denoising strength")
-                            work_size = gr.Slider(256, 2048, value=512, step=64, label="Working size")
-                        prompt = gr.Textbox(label="Fix prompt", lines=2)
+                            denoise, work_size = build(gr, "denoise"), build(gr, "work_size")
+                        prompt = build(gr, "prompt")
                     with gr.Column():
                         summary = gr.Textbox(label="Result", interactive=False)
                         overlay = gr.Image(label="Artifacts (magenta)", type="pil", interactive=False)

@@ -5,20 +5,22 @@ from __future__ import annotations
 import torch
 
 from pal4vst.deps import check as check_requirements
+from pal4vst.settings import DetectOptions, MaskOptions
 
-from . import comfy
+from . import host
+from .inputs import widget, widgets
 from .model_node import CATEGORY
 from .tensors import image_batch_to_numpy, to_image_batch, to_mask_batch
 
 
-def _run(pal_model, images: torch.Tensor, threshold: float, mode: str):
+def _run(pal_model, images: torch.Tensor, **options):
     """Detections for an IMAGE batch, one image at a time (progress, interruption)."""
-    detector = pal_model.detector(threshold=threshold, mode=mode)
-    progress = comfy.Progress(images.shape[0])
+    detector = pal_model.detector(**options)
+    progress = host.Progress(images.shape[0])
     results = []
     try:
         for img in images:
-            comfy.check_interrupted()
+            host.check_interrupted()
             results.append(detector(img))
             progress.update(1)
     finally:
@@ -27,8 +29,7 @@ def _run(pal_model, images: torch.Tensor, threshold: float, mode: str):
 
 
 def _summary(pars: list[float]) -> str:
-    lines = [f"#{i}: PAR {p:.4f}" for i, p in enumerate(pars)]
-    return "\n".join(lines)
+    return "\n".join(f"#{i}: PAR {p:.4f}" for i, p in enumerate(pars))
 
 
 class PALDetect:
@@ -49,28 +50,23 @@ class PALDetect:
             "required": {
                 "pal_model": ("PAL_MODEL",),
                 "image": ("IMAGE",),
-                "threshold": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 0.99, "step": 0.01,
-                                        "tooltip": "artifact probability threshold; 0.5 is the model's argmax"}),
-                "grow": ("INT", {"default": 0, "min": -256, "max": 256, "step": 1,
-                                 "tooltip": "grow (negative: shrink) the mask by this many pixels"}),
-                "min_area": ("INT", {"default": 0, "min": 0, "max": 1_000_000, "step": 1,
-                                     "tooltip": "drop artifact regions smaller than this many pixels"}),
-                "mode": (["whole", "tiled"], {"default": "whole",
-                         "tooltip": "whole: the release's 512x512 resize; tiled: 512 windows at full resolution"}),
+                "threshold": widget(DetectOptions, "threshold"),
+                **widgets(MaskOptions, "grow", "min_area"),
+                "mode": widget(DetectOptions, "mode"),
             }
         }
 
     def detect(self, pal_model, image: torch.Tensor, threshold: float, grow: int, min_area: int, mode: str):
         check_requirements()
         from pal4vst.images import array_to_rgb_uint8
-        from pal4vst.zoom.regions import RegionOptions, find_regions
         from pal4vst.render import overlay
+        from pal4vst.zoom.regions import clean_mask
 
-        results = _run(pal_model, image, threshold, mode)
-        opts = RegionOptions(grow=grow, min_area=min_area, fill_holes=False, merge=False)
+        results = _run(pal_model, image, threshold=threshold, mode=mode)
+        cleanup = MaskOptions(grow=grow, min_area=min_area)
         masks, overlays = [], []
         for img, det in zip(image_batch_to_numpy(image), results):
-            mask = find_regions(det.mask, opts)[0].astype(bool) if (grow or min_area) else det.mask
+            mask = clean_mask(det.mask, cleanup)
             masks.append(mask)
             overlays.append(overlay(array_to_rgb_uint8(img), mask, det.prob))
         pars = [det.par for det in results]
@@ -95,19 +91,14 @@ class PALScore:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:
-        return {
-            "required": {
-                "pal_model": ("PAL_MODEL",),
-                "images": ("IMAGE",),
-                "threshold": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 0.99, "step": 0.01}),
-            }
-        }
+        return {"required": {"pal_model": ("PAL_MODEL",), "images": ("IMAGE",),
+                             "threshold": widget(DetectOptions, "threshold")}}
 
     def score(self, pal_model, images: torch.Tensor, threshold: float):
         check_requirements()
         from pal4vst.scoring.par import rank
 
-        results = _run(pal_model, images, threshold, "whole")
+        results = _run(pal_model, images, threshold=threshold)
         pars = [d.par for d in results]
         ranking = rank(pars)
         order = [r.index for r in ranking]

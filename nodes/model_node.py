@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-
 from pal4vst.deps import check as check_requirements
+from pal4vst.model.weights import RELEASES
+from pal4vst.options import declaration
+from pal4vst.settings import DetectOptions, ModelSource
 
-from . import comfy
+from . import host
+from .inputs import widgets
 
 CATEGORY = "image/PAL4VST"
-RELEASES = ("unified", "stylegan2", "portrait_shadow_removal")
 
 
 @dataclass
@@ -23,16 +25,16 @@ class PALModel:
     dtype: str
     name: str
 
-    def detector(self, threshold: float = 0.5, mode: str = "whole"):
+    def detector(self, **options):
+        """A :class:`~pal4vst.detect.Detector` on ComfyUI's device, with ``options`` of DetectOptions."""
         from pal4vst.detect import Detector
 
-        return Detector(self.loaded, device=comfy.compute_device(self.device), dtype=self.dtype,
-                        threshold=threshold, mode=mode)
+        return Detector(self.loaded, device=str(host.compute_device(self.device)), dtype=self.dtype, **options)
 
     def offload(self) -> None:
         """Hand the GPU back to the diffusion model between runs."""
-        self.loaded.module.to(comfy.offload_device())
-        comfy.free_cache()
+        self.loaded.module.to(host.offload_device())
+        host.free_cache()
 
 
 class PALLoadModel:
@@ -47,14 +49,12 @@ class PALLoadModel:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:
-        files = [f for f in comfy.model_files() if f.rsplit(".", 1)[0] not in RELEASES]
+        files = [f for f in host.model_files() if f.rsplit(".", 1)[0] not in RELEASES]
+        source = declaration(ModelSource, "model")
         return {
             "required": {
-                "model": (list(RELEASES) + files, {"default": "unified",
-                          "tooltip": "release name (downloaded when missing) or a file in models/pal4vst"}),
-                "device": (["auto", "cpu", "cuda", "mps"], {"default": "auto"}),
-                "dtype": (["auto", "fp32", "fp16", "bf16"], {"default": "auto",
-                          "tooltip": "auto = bf16 where the hardware supports it, else fp32"}),
+                "model": (list(RELEASES) + files, {"default": source.default, "tooltip": source.spec.help}),
+                **widgets(DetectOptions, "device", "dtype"),
             }
         }
 
@@ -63,13 +63,13 @@ class PALLoadModel:
         from pal4vst.model.checkpoint import load_checkpoint
         from pal4vst.model.weights import resolve
 
-        comfy.register_model_folder()
+        host.register_model_folder()
         if model in RELEASES:
             path = resolve(model, download=True)
         else:
-            path = comfy.model_path(model)
+            path = host.model_path(model)
             if path is None:
                 raise FileNotFoundError(f"PAL4VST model file {model!r} is not in models/pal4vst any more")
         loaded = load_checkpoint(path)
-        loaded.module.to(comfy.offload_device())
+        loaded.module.to(host.offload_device())
         return (PALModel(loaded, device, dtype, model),)

@@ -1,4 +1,9 @@
-"""PAL Zoom Crop and PAL Composite: the paper's zoom-in repair around any inpainting graph."""
+"""PAL Zoom Crop and PAL Composite: the paper's zoom-in repair around any inpainting graph.
+
+Zoom Crop takes any MASK (PAL Detect's, the mask editor's, SAM's, a CropAndStitch input), so
+"inpaint several regions of one image separately and get one merged image back" is Zoom Crop ->
+sampler -> Composite.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,10 @@ import numpy as np
 import torch
 
 from pal4vst.deps import check as check_requirements
+from pal4vst.settings import CropOptions, PasteOptions, RegionOptions
 
-from . import comfy
+from . import host
+from .inputs import widget, widgets
 from .model_node import CATEGORY
 from .tensors import image_batch_to_numpy, mask_batch_to_numpy, to_image_batch, to_mask_batch
 
@@ -22,11 +29,20 @@ class PALCrops:
     mask) keeps the sampler downstream fed; the composite then returns the images unchanged.
     """
 
-    records: list = field(default_factory=list)  # pal4vst.crops.CropRecord
+    records: list = field(default_factory=list)  # pal4vst.zoom.crops.CropRecord
     work_size: int = 512
-    feather: int = 4
-    colour_match: bool = False
+    paste: PasteOptions = field(default_factory=PasteOptions)
     placeholder: bool = False
+
+
+def placeholder_crop(image: np.ndarray, work_size: int) -> np.ndarray:
+    """The centre square of ``image`` at the working size: something for a sampler to chew on."""
+    from pal4vst.zoom.crops import resize_to
+
+    h, w = image.shape[:2]
+    side = min(h, w)
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    return resize_to(image[y0:y0 + side, x0:x0 + side], work_size)
 
 
 class PALZoomCrop:
@@ -38,8 +54,8 @@ class PALZoomCrop:
     OUTPUT_TOOLTIPS = ("all regions of all images as one batch, work_size x work_size",
                        "the region mask of each crop", "crop records for PAL Composite")
     FUNCTION = "crop"
-    DESCRIPTION = ("Splits the mask into regions and crops a square around each (context x its size), zoomed to the "
-                   "inpainter's working size. Inpaint the crops, then paste them back with PAL Composite.")
+    DESCRIPTION = ("Splits any mask into regions and crops a square around each (context x its size), zoomed to the "
+                   "inpainter's working size. Inpaint the crops as one batch, then paste them back with PAL Composite.")
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:
@@ -47,56 +63,39 @@ class PALZoomCrop:
             "required": {
                 "image": ("IMAGE",),
                 "mask": ("MASK",),
-                "context": ("FLOAT", {"default": 1.5, "min": 1.0, "max": 4.0, "step": 0.05,
-                                      "tooltip": "crop side / region's longest side (the paper uses 1.5)"}),
-                "work_size": ("INT", {"default": 512, "min": 64, "max": 2048, "step": 8,
-                                      "tooltip": "inpainter's working resolution: 512 for SD1.5, 1024 for SDXL"}),
-                "min_size": ("INT", {"default": 64, "min": 8, "max": 4096, "step": 8,
-                                     "tooltip": "smallest crop side in image pixels"}),
-                "max_regions": ("INT", {"default": 0, "min": 0, "max": 64,
-                                        "tooltip": "repair at most this many regions, largest first (0 = all)"}),
-                "grow": ("INT", {"default": 8, "min": -256, "max": 256, "tooltip": "grow the mask (pixels)"}),
-                "min_area": ("INT", {"default": 16, "min": 0, "max": 1_000_000,
-                                     "tooltip": "ignore regions smaller than this (pixels)"}),
-                "feather": ("INT", {"default": 4, "min": 0, "max": 128,
-                                    "tooltip": "soften the paste inside the mask (pixels); nothing outside changes"}),
+                "context": widget(RegionOptions, "context"),
+                "work_size": widget(CropOptions, "work_size"),
+                **widgets(RegionOptions, "min_size", "max_regions", "grow", "min_area"),
+                "feather": widget(PasteOptions, "feather"),
             },
             "optional": {
-                "colour_match": ("BOOLEAN", {"default": False, "tooltip": "cancel a colour shift of the patch"}),
-                "merge": ("BOOLEAN", {"default": True, "tooltip": "merge regions whose crops overlap"}),
+                "colour_match": widget(PasteOptions, "colour_match"),
+                "merge": widget(RegionOptions, "merge"),
             },
         }
 
     def crop(self, image: torch.Tensor, mask: torch.Tensor, context: float, work_size: int, min_size: int,
              max_regions: int, grow: int, min_area: int, feather: int, colour_match: bool = False, merge: bool = True):
         check_requirements()
-        from pal4vst.zoom.crops import CropOptions, zoom_crops
-        from pal4vst.zoom.regions import RegionOptions
+        from pal4vst.zoom.crops import zoom_crops
 
         images = image_batch_to_numpy(image)
         masks = mask_batch_to_numpy(mask, len(images))
-        ropts = RegionOptions(grow=grow, min_area=min_area, max_regions=max_regions, merge=merge,
-                              context=context, min_size=min_size)
-        progress = comfy.Progress(len(images))
-        records, crops, cmasks = [], [], []
-        for i, (img, m) in enumerate(zip(images, masks)):
-            comfy.check_interrupted()
-            zc = zoom_crops([img], [m], ropts, CropOptions(work_size=work_size))
-            for r in zc.records:
-                r.image_index = i
-            records += zc.records
-            crops += list(zc.images)
-            cmasks += list(zc.masks.astype(np.float32))
-            progress.update(1)
-        state = PALCrops(records, work_size, feather, colour_match, placeholder=not records)
-        if not records:  # keep the graph running: one crop of the first image, nothing to repaint
-            from pal4vst.zoom.crops import resize_to
+        ropts = RegionOptions(grow=grow, min_area=min_area, max_regions=max_regions, merge=merge, context=context,
+                              min_size=min_size)
+        progress = host.Progress(len(images))
 
-            h, w = images[0].shape[:2]
-            side = min(h, w)
-            y0, x0 = (h - side) // 2, (w - side) // 2
-            crops = [resize_to(images[0][y0:y0 + side, x0:x0 + side], work_size)]
-            cmasks = [np.zeros((work_size, work_size), np.float32)]
+        def next_image(_: int) -> None:
+            host.check_interrupted()
+            progress.update(1)
+
+        zc = zoom_crops(images, masks, ropts, CropOptions(work_size=work_size), on_image=next_image)
+        state = PALCrops(zc.records, work_size, PasteOptions(feather=feather, colour_match=colour_match),
+                         placeholder=not len(zc))
+        if state.placeholder:  # keep the graph running: one crop of the first image, nothing to repaint
+            crops, cmasks = [placeholder_crop(images[0], work_size)], [np.zeros((work_size, work_size), np.float32)]
+        else:
+            crops, cmasks = list(zc.images), list(zc.masks.astype(np.float32))
         return (to_image_batch(crops).clamp(0, 1), to_mask_batch(cmasks), state)
 
 
@@ -126,12 +125,10 @@ class PALComposite:
                              "connect the crops from the same PAL Zoom Crop, inpainted as one batch")
         if len(images) <= max(r.image_index for r in pal_crops.records):
             raise ValueError("PAL Composite: the image batch is smaller than the one PAL Zoom Crop cropped")
-        progress = comfy.Progress(len(images))
+        progress = host.Progress(len(images))
         out = []
         for i, img in enumerate(images):
-            comfy.check_interrupted()
-            out.append(composite(img, patches, pal_crops.records, image_index=i, feather=pal_crops.feather,
-                                 colour_match=pal_crops.colour_match))
+            host.check_interrupted()
+            out.append(composite(img, patches, pal_crops.records, image_index=i, paste=pal_crops.paste))
             progress.update(1)
-        result = to_image_batch(out)
-        return (result.to(image.dtype),)
+        return (to_image_batch(out).to(image.dtype),)

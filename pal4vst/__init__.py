@@ -7,7 +7,8 @@ The framework-free core, in parts:
 * :mod:`pal4vst.detect`: detection at each image's own resolution;
 * :mod:`pal4vst.zoom`: the zoom-in repair (regions, crops, inpainting, composite, refine);
 * :mod:`pal4vst.scoring`: PAR, ranking and dataset-scale scoring;
-* :mod:`pal4vst.cli`: ``python -m pal4vst``.
+* :mod:`pal4vst.cli`: ``python -m pal4vst``;
+* :mod:`pal4vst.settings`: everything a user can set, declared once (:mod:`pal4vst.options`).
 
 The names below are imported on first use, so ``import pal4vst`` stays cheap.
 """
@@ -20,11 +21,12 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Detector": "detect", "Detection": "detect", "detect": "detect",
+    "DetectOptions": "settings", "RegionOptions": "settings", "MaskOptions": "settings", "CropOptions": "settings",
+    "PasteOptions": "settings", "RefineOptions": "settings", "SamplingOptions": "settings", "ScoreOptions": "settings",
     "load_checkpoint": "model.checkpoint", "CheckpointError": "model.checkpoint", "convert": "model.checkpoint",
     "resolve": "model.weights", "WeightsNotFound": "model.weights",
     "par": "scoring.par", "rank": "scoring.par", "best_index": "scoring.par",
-    "find_regions": "zoom.regions", "RegionOptions": "zoom.regions",
-    "zoom_crops": "zoom.crops", "CropOptions": "zoom.crops", "CropRecord": "zoom.crops",
+    "find_regions": "zoom.regions", "zoom_crops": "zoom.crops", "CropRecord": "zoom.crops",
     "composite": "zoom.composite", "refine": "zoom.refine",
     "OpenCVInpainter": "zoom.inpaint", "DiffusersInpainter": "zoom.inpaint",
 }

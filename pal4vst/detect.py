@@ -11,6 +11,7 @@ the logit difference is resized: one full-resolution float map instead of two.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .model.checkpoint import LoadedModel, load_checkpoint
+from .settings import DetectOptions
 from .scoring.par import par
 from .device import pick_device, pick_dtype
 from .images import ImageLike, array_to_rgb_uint8, to_rgb_uint8
@@ -56,41 +58,25 @@ class Detector:
 
     Args:
         model: a :class:`LoadedModel`, or a path / release name resolved by :mod:`pal4vst.model.weights`.
-        device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``...
-        dtype: ``auto`` (bf16 where the hardware has it), ``fp32``, ``fp16`` or ``bf16``; weights
-            stay fp32 and the forward pass runs under autocast.
-        threshold: artifact probability above which a pixel is marked; 0.5 is the argmax.
-        mode: ``whole`` (the release's 512x512 resize) or ``tiled`` (overlapping windows at the
-            image's own scale, for large images with small artifacts).
-        max_batch: images per forward pass.
+        options: :class:`DetectOptions`; keyword arguments replace its fields
+            (``Detector(model, device="cpu", threshold=0.4)``). Weights stay fp32 and the forward
+            pass runs under autocast in the chosen ``dtype``.
     """
 
-    def __init__(
-        self,
-        model: LoadedModel | str | Path,
-        device: str | torch.device | None = "auto",
-        dtype: str | torch.dtype | None = "auto",
-        threshold: float = 0.5,
-        mode: str = "whole",
-        max_batch: int = 4,
-        tile_overlap: int = 128,
-    ) -> None:
+    def __init__(self, model: LoadedModel | str | Path, options: DetectOptions | None = None, **overrides) -> None:
         if not isinstance(model, LoadedModel):
             from .model.weights import resolve
 
             model = load_checkpoint(resolve(model))
-        if mode not in ("whole", "tiled"):
-            raise ValueError(f"mode must be 'whole' or 'tiled', not {mode!r}")
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], not {threshold}")
+        self.options = opts = dataclasses.replace(options or DetectOptions(), **overrides)
         self.loaded = model
-        self.device = pick_device(device)
-        self.dtype = pick_dtype(dtype, self.device)
-        self.threshold = threshold
-        self.mode = mode
-        self.max_batch = max(1, int(max_batch))
+        self.device = pick_device(opts.device)
+        self.dtype = pick_dtype(opts.dtype, self.device)
+        self.threshold = opts.threshold
+        self.mode = opts.mode
+        self.max_batch = opts.batch
         self.size = model.config.input_size
-        self.tile_overlap = min(int(tile_overlap), self.size // 2)
+        self.tile_overlap = min(opts.tile_overlap, self.size // 2)
         # channels_last speeds up the head's convolutions in bf16/fp16 and on GPUs (measured:
         # 0.54x vs 0.56x of MMSeg's time in bf16 on CPU) but slows fp32 on CPU (1.08x vs 1.00x).
         fast = self.dtype != torch.float32 or self.device.type == "cuda"

@@ -89,14 +89,32 @@ def test_same_numbers_as_single_image_detection(data, tmp_path):
         assert float(row["par"]) == pytest.approx(d.par, abs=1e-6)
 
 
+class _Killed(Exception):
+    pass
+
+
 def test_killed_run_resumes_and_scores_each_image_once(data, tmp_path):
+    """A job that dies after two chunks (and, as a kill mid-write does, leaves a torn last line)
+    is resumed by a new run that scores every image exactly once."""
+    from pal4vst.detect import Detector
+    from pal4vst.model.checkpoint import load_checkpoint
+    from pal4vst.scoring.batch import ScoreJob, ScoreOptions, run
+
     folder, shard, model = data
     out = tmp_path / "r.csv"
-    r = _score([str(folder), str(shard), "--model", str(model)], out, env={"PAL4VST_SCORE_STOP_AFTER": "2"},
-               check=False)
-    assert r.returncode == 19 and not out.exists()
-    first = (out.with_name("r.csv.parts") / "part-00000-of-00001.jsonl").read_text()
-    assert not first.endswith("\n")  # the torn line of the "kill"
+
+    def die(n_chunk: int) -> None:
+        if n_chunk == 2:
+            raise _Killed
+
+    detector = Detector(load_checkpoint(model), device="cpu", dtype="fp32", batch=4)
+    with pytest.raises(_Killed):
+        run(ScoreJob([str(folder), str(shard)], out, detector, ScoreOptions(workers=0, chunk=8), on_chunk=die))
+    part = out.with_name("r.csv.parts") / "part-00000-of-00001.jsonl"
+    first = part.read_text().splitlines(keepends=True)
+    assert len(first) == 16 and not out.exists()
+    with part.open("a") as f:
+        f.write(first[0][: len(first[0]) // 2])  # the torn line a kill mid-write leaves
     _score([str(folder), str(shard), "--model", str(model)], out)
     lines = [json.loads(x) for x in (out.with_name("r.csv.parts") / "part-00000-of-00001.jsonl").read_text().splitlines()]
     keys = [x["path"] for x in lines]

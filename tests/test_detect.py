@@ -75,7 +75,7 @@ def test_grayscale_inputs(det):
 
 
 def test_batches_are_split_and_order_kept(tiny_model):
-    d = Detector(tiny_model, device="cpu", dtype="fp32", max_batch=2)
+    d = Detector(tiny_model, device="cpu", dtype="fp32", batch=2)
     imgs = [synthetic_image(50 + i, 60, seed=i) for i in range(5)]
     batched = d(imgs)
     single = [d(im) for im in imgs]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pal4vst.zoom.composite import CompositeError, composite, composite_batch, feather_alpha
+from pal4vst.zoom.composite import CompositeError, PasteOptions, composite, composite_batch, feather_alpha
 from pal4vst.zoom.crops import CropOptions, CropRecord, records_from_json, records_to_json, rle_decode, rle_encode, square_box, zoom_crops
 from pal4vst.zoom.regions import RegionOptions, binarize, count_components, find_regions, grow_mask, prepare_mask
 
@@ -60,7 +60,7 @@ def test_identity_inpaint_returns_the_original_exactly(data, ropts, work):
     img, mask = data
     zc = zoom_crops([img], [mask], ropts, CropOptions(work_size=work))
     assert len(zc) > 0 or not must_find(mask, ropts)
-    out = composite(img, zc.images, zc.records, feather=3)
+    out = composite(img, zc.images, zc.records, paste=PasteOptions(feather=3))
     assert np.array_equal(out, img)
 
 
@@ -71,9 +71,9 @@ def test_changes_stay_inside_the_repair_mask(data, ropts, feather, colour_match)
     zc = zoom_crops([img], [mask], ropts, CropOptions(work_size=32))
     assert len(zc) > 0 or not must_find(mask, ropts)
     painted = 255 - zc.images  # an inpainter that changes everything it is given
-    out = composite(img, painted, zc.records, feather=feather, colour_match=colour_match)
-    assert np.array_equal(out, composite(img, painted, zc.records, feather=feather, colour_match=colour_match,
-                                         originals=zc.images))
+    paste = PasteOptions(feather=feather, colour_match=colour_match)
+    out = composite(img, painted, zc.records, paste=paste)
+    assert np.array_equal(out, composite(img, painted, zc.records, paste=paste, originals=zc.images))
     outside = zc.repair_masks[0] == 0
     assert np.array_equal(out[outside], img[outside])
     if len(zc) and feather == 0 and not colour_match:
@@ -133,7 +133,7 @@ def test_extreme_image_shapes(shape):
     zc = zoom_crops([img], [mask], RegionOptions(grow=2, min_area=0), CropOptions(work_size=64))
     assert len(zc) >= 1
     assert np.array_equal(composite(img, zc.images, zc.records), img)
-    out = composite(img, 255 - zc.images, zc.records, feather=0)
+    out = composite(img, 255 - zc.images, zc.records, paste=PasteOptions(feather=0))
     outside = zc.repair_masks[0] == 0
     assert np.array_equal(out[outside], img[outside])
 
@@ -204,7 +204,7 @@ def test_batches_keep_their_own_regions():
     masks[2][20:30, 30:50] = True
     zc = zoom_crops(imgs, masks, RegionOptions(), CropOptions(work_size=32))
     assert [rec.image_index for rec in zc.records] == [0, 2]
-    outs = composite_batch(imgs, 255 - zc.images, zc.records, feather=0)
+    outs = composite_batch(imgs, 255 - zc.images, zc.records, paste=PasteOptions(feather=0))
     assert np.array_equal(outs[1], imgs[1])
     assert not np.array_equal(outs[0], imgs[0]) and not np.array_equal(outs[2], imgs[2])
 

@@ -55,6 +55,7 @@ def webui_stubs(tmp_path, monkeypatch):
 
 def test_accordion_and_tab_build(webui_stubs):
     registered, added = webui_stubs
+    from pal4vst.options import declaration
     from pal4vst_extension.args import PALArgs
     from pal4vst_extension.webui_script import PAL4VSTScript
 
@@ -63,6 +64,11 @@ def test_accordion_and_tab_build(webui_stubs):
         comps = script.ui(False)
     assert len(comps) == len(PALArgs.names())
     assert len(script.infotext_fields) == len(PALArgs.names())
+    sliders = [(name, c) for name, c in zip(PALArgs.names(), comps) if isinstance(c, gr.Slider)]
+    assert len(sliders) >= 10
+    for name, slider in sliders:  # the UI allows exactly what the args model accepts
+        d = declaration(PALArgs, name)
+        assert (slider.minimum, slider.maximum, slider.value) == (d.spec.min, d.spec.max, d.default), name
     for fn in registered["settings"]:
         fn()
     assert {"pal4vst_default_model", "pal4vst_device", "pal4vst_dtype", "pal4vst_models_dir"} <= set(added)

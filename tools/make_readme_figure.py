@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pal4vst.zoom.composite import composite  # noqa: E402
+from pal4vst.zoom.composite import PasteOptions, composite  # noqa: E402
 from pal4vst.zoom.crops import CropOptions, zoom_crops  # noqa: E402
 from pal4vst.zoom.inpaint import OpenCVInpainter  # noqa: E402
 from pal4vst.zoom.regions import RegionOptions  # noqa: E402
@@ -40,7 +40,7 @@ def main() -> None:
     image = clean
     zc = zoom_crops([image], [mask], RegionOptions(grow=6), CropOptions(work_size=192))
     painted = OpenCVInpainter(radius=7)(zc.images, zc.masks)
-    fixed = composite(image, painted, zc.records, feather=3)
+    fixed = composite(image, painted, zc.records, paste=PasteOptions(feather=3))
 
     boxes = overlay(image, mask)
     pil = Image.fromarray(boxes)

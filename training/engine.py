@@ -1,5 +1,10 @@
 """The training loop: one device or DDP under torchrun, gradient accumulation to keep the global
-batch, AMP, per-step seeding (data and dropout), atomic checkpoints, exact resume, best-by-IoU."""
+batch, AMP, per-step seeding (data and dropout), atomic checkpoints, exact resume, best-by-IoU.
+
+:func:`train` reads as the run goes: split the batch over processes, check the data, build a
+:class:`Trainer` (model, optimiser, schedule), restore it when resuming, then per step: sample,
+:meth:`Trainer.step`, log, validate, checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,8 @@ import csv
 import dataclasses
 import json
 import logging
-import os
 import time
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -16,15 +21,15 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from pal4vst.model.checkpoint import load_checkpoint, load_torch_file, save_safetensors
 from pal4vst.device import pick_device, pick_dtype
-from pal4vst.files import atomic_write
 from pal4vst.distributed import World
+from pal4vst.files import atomic_write
+from pal4vst.model.checkpoint import load_checkpoint, load_torch_file, save_safetensors
 from pal4vst.model.segmenter import PALSegmenter, preset
 
 from .config import TrainConfig
-from .data import EvalDataset, StepDataset, TrainAugment, discover
-from .metrics import Confusion
+from .data import StepDataset, TrainAugment, discover
+from .metrics import Confusion, confusion
 from .optim import build_optimizer, build_scheduler, describe_schedule
 
 log = logging.getLogger("pal4vst.train")
@@ -85,182 +90,179 @@ def seg_loss(main: torch.Tensor, aux: torch.Tensor | None, label: torch.Tensor, 
     return l_main + cfg.aux_weight * l_aux, l_main.detach(), l_aux.detach()
 
 
-@torch.inference_mode()
-def evaluate(model: torch.nn.Module, samples, cfg: TrainConfig, device: torch.device, dtype) -> Confusion:
-    model.eval()
-    conf = Confusion(2, cfg.ignore_index)
-    for x, y in EvalDataset(samples, cfg.crop, _ignore_value(cfg), cfg.ignore_index):
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            logits = model(x[None].to(device))
-        up = F.interpolate(logits.float(), size=y.shape, mode="bilinear", align_corners=False)
-        conf.update(up.argmax(1)[0].cpu(), y)
-    model.train()
-    return conf
+def split_batch(cfg: TrainConfig, world: World) -> tuple[int, int]:
+    """``(micro-batch, accumulation steps)`` that keep the global batch over ``world``'s processes."""
+    micro = cfg.micro_batch or max(1, cfg.batch // world.size)
+    if cfg.batch % (micro * world.size):
+        raise SystemExit(f"batch {cfg.batch} is not a multiple of micro-batch {micro} x {world.size} processes")
+    return micro, cfg.batch // (micro * world.size)
 
 
-def _slots(d: World, accum: int, micro: int) -> list[int]:
-    # Global slot of each sample this rank draws in one step: rank-major, then micro-batch.
-    return [(d.rank * accum + a) * micro + k for a in range(accum) for k in range(micro)]
-
-
-def train(cfg: TrainConfig, resume: str | bool = False) -> dict:
-    """Train as ``cfg`` says; returns a summary (last loss, best IoU, paths)."""
-    d, device = init_distributed(cfg.device)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    micro = cfg.micro_batch or max(1, cfg.batch // d.size)
-    if cfg.batch % (micro * d.size):
-        raise SystemExit(f"batch {cfg.batch} is not a multiple of micro-batch {micro} x {d.size} processes")
-    accum = cfg.batch // (micro * d.size)
-
+def load_data(cfg: TrainConfig, world: World) -> tuple[list, list]:
+    """The checked training samples and the validation samples (the training ones without a val split)."""
     report = discover(cfg.data, "train")
     report.raise_if_errors(f"training data {cfg.data}")
     val = discover(cfg.data, "val")
-    val_samples = val.samples if val.samples and not val.errors else report.samples
-    if d.main:
+    if world.main:
         for w in report.warnings[:10]:
             log.warning("%s", w)
-        log.info("%s", describe_schedule(cfg))
+    return report.samples, val.samples if val.samples and not val.errors else report.samples
 
-    torch.manual_seed(cfg.seed)
-    model = build(cfg).to(device)
-    if d.size > 1 and device.type == "cuda":
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    model.train()
-    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-        if d.size > 1 else model
-    opt = build_optimizer(model, cfg)
-    sched = build_scheduler(opt, cfg)
-    dtype = amp_dtype(cfg, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
-    start, best = 0, {"artifact_iou": -1.0, "iter": -1}
-    ckpt_path = out / "last.pt"
-    if resume:
-        path = Path(resume) if isinstance(resume, str) else ckpt_path
-        if path.is_file():
-            state = load_torch_file(path)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            scaler.load_state_dict(state.get("scaler", {}) or scaler.state_dict())
-            start, best = int(state["iter"]), dict(state["best"])
-            torch.set_rng_state(state["rng"]["torch"])
-            if d.main:
-                log.info("resumed from %s at iteration %d", path, start)
-        elif d.main:
-            log.info("no checkpoint at %s: starting from scratch", path)
-
+def sample_batches(cfg: TrainConfig, samples: list, start: int, world: World, micro: int, accum: int,
+                   device: torch.device) -> Iterator:
+    """The micro-batches this rank draws from iteration ``start`` on: slot ``(rank * accum + a) *
+    micro + k`` of each step, so one process with accumulation sees what a DDP run sees."""
+    slots = [(world.rank * accum + a) * micro + k for a in range(accum) for k in range(micro)]
     augment = TrainAugment(cfg.crop, cfg.scale, cfg.ratio_range, cfg.cat_max_ratio, cfg.flip, cfg.ignore_index)
-    data = StepDataset(report.samples, augment, cfg.seed, start, cfg.iters, _slots(d, accum, micro),
-                       _ignore_value(cfg), cfg.ignore_index)
-    loader = torch.utils.data.DataLoader(data, batch_size=micro, shuffle=False, num_workers=cfg.workers,
-                                         pin_memory=device.type == "cuda", drop_last=False)
-    batches = iter(loader)
-    log_file = _open_log(out / "log.csv", start) if d.main else None
-    writer = csv.writer(log_file) if log_file else None
-    if d.main and start == 0:
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-    tb = _tensorboard(out) if d.main else None
-    stop_at = int(os.environ.get("PAL4VST_TRAIN_STOP_AT", "0"))  # tests: die here like a killed job
-    bar = _progress(start, cfg.iters, d.main)
-    t_last, loss_val = time.perf_counter(), float("nan")
+    data = StepDataset(samples, augment, cfg.seed, start, cfg.iters, slots, _ignore_value(cfg), cfg.ignore_index)
+    return iter(torch.utils.data.DataLoader(data, batch_size=micro, shuffle=False, num_workers=cfg.workers,
+                                            pin_memory=device.type == "cuda", drop_last=False))
 
-    for it in range(start, cfg.iters):
-        if stop_at and it == stop_at:
-            os._exit(17)
-        totals = torch.zeros(3, device=device)
-        for a in range(accum):
+
+class Trainer:
+    """The model, optimiser, schedule and AMP scaler of one run, and what happens to them."""
+
+    def __init__(self, cfg: TrainConfig, world: World, device: torch.device, accum: int) -> None:
+        self.cfg, self.world, self.device, self.accum = cfg, world, device, accum
+        torch.manual_seed(cfg.seed)
+        self.model = build(cfg).to(device)
+        if world.size > 1 and device.type == "cuda":
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.model.train()
+        self.net = (torch.nn.parallel.DistributedDataParallel(
+            self.model, device_ids=[device.index] if device.type == "cuda" else None) if world.size > 1 else self.model)
+        self.opt = build_optimizer(self.model, cfg)
+        self.sched = build_scheduler(self.opt, cfg)
+        self.dtype = amp_dtype(cfg, device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
+        self.done = 0
+        self.best = {"artifact_iou": -1.0, "iter": -1}
+
+    @property
+    def lr(self) -> float:
+        """The base learning rate of the current step (the head's multiplier taken out)."""
+        group = self.opt.param_groups[0]
+        return group["lr"] / group.get("lr_mult", 1.0)
+
+    def restore(self, path: Path) -> None:
+        """Continue from a checkpoint written by :meth:`save`: weights, optimiser, schedule,
+        scaler, iteration, best score and the random state."""
+        state = load_torch_file(path)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state.get("scaler", {}) or self.scaler.state_dict())
+        self.done, self.best = int(state["iter"]), dict(state["best"])
+        torch.set_rng_state(state["rng"]["torch"])
+
+    def step(self, batches: Iterator, it: int) -> torch.Tensor:
+        """One optimiser step over ``accum`` micro-batches; the mean ``(loss, main, aux)`` over all
+        processes. Dropout and drop path are seeded per step and micro-batch slot."""
+        totals = torch.zeros(3, device=self.device)
+        for a in range(self.accum):
             x, y = next(batches)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            torch.manual_seed(hash((cfg.seed, it, d.rank * accum + a)) % (2**63))  # dropout, drop path
-            sync = nullcontext() if (d.size == 1 or a == accum - 1) else net.no_sync()
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            torch.manual_seed(hash((self.cfg.seed, it, self.world.rank * self.accum + a)) % (2**63))
+            sync = nullcontext() if (self.world.size == 1 or a == self.accum - 1) else self.net.no_sync()
             with sync:
-                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                    main, aux = net(x, features=True)
-                loss, l_main, l_aux = seg_loss(main, aux, y, cfg)
-                scaler.scale(loss / accum).backward()
-            totals += torch.stack([loss.detach(), l_main, l_aux]) / accum
-        scaler.step(opt)
-        scaler.update()
-        opt.zero_grad(set_to_none=True)
-        lr = opt.param_groups[0]["lr"] / opt.param_groups[0].get("lr_mult", 1.0)
-        sched.step()
-        if d.size > 1:
+                with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+                    main, aux = self.net(x, features=True)
+                loss, l_main, l_aux = seg_loss(main, aux, y, self.cfg)
+                self.scaler.scale(loss / self.accum).backward()
+            totals += torch.stack([loss.detach(), l_main, l_aux]) / self.accum
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.opt.zero_grad(set_to_none=True)
+        self.sched.step()
+        self.done = it + 1
+        if self.world.size > 1:
             dist.all_reduce(totals)
-            totals /= d.size
-        loss_val = float(totals[0])
-        done = it + 1
-        if d.main:
-            now = time.perf_counter()
-            writer.writerow([done, f"{loss_val:.6f}", f"{float(totals[1]):.6f}", f"{float(totals[2]):.6f}",
-                             f"{lr:.3e}", f"{now - t_last:.4f}"])
-            t_last = now
-            if done % cfg.log_interval == 0:
-                log_file.flush()
-                if tb:
-                    tb.add_scalar("loss", loss_val, done)
-                    tb.add_scalar("lr", lr, done)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_val:.4f}")
-        if done % cfg.val_interval == 0 or done == cfg.iters:
-            if d.main:
-                conf = evaluate(model, val_samples, cfg, device, dtype)
-                _log_val(out, done, conf)
-                if tb:
-                    tb.add_scalar("val/artifact_iou", conf.artifact_iou, done)
-                if conf.artifact_iou > best["artifact_iou"]:
-                    best = {"artifact_iou": conf.artifact_iou, "miou": conf.miou, "iter": done}
-                    save_safetensors(model, out / "best.safetensors", source_name=f"iter {done}")
-            d.barrier()
-        if done % cfg.ckpt_interval == 0 or done == cfg.iters:
-            if d.main:
-                state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                         "scaler": scaler.state_dict(), "iter": done, "best": best,
-                         "rng": {"torch": torch.get_rng_state()}, "config": json.dumps(cfg.to_dict())}
-                atomic_write(ckpt_path, lambda tmp: torch.save(state, tmp))
-            d.barrier()
-    if log_file:
-        log_file.close()
-    bar.close()
-    if d.main:
-        save_safetensors(model, out / "last.safetensors", source_name=f"iter {cfg.iters}")
-    d.barrier()
-    d.close()
-    return {"last_loss": loss_val, "best": best, "out": str(out)}
+            totals /= self.world.size
+        return totals
+
+    def validate(self, samples: list) -> Confusion:
+        """IoU on ``samples``; a new best is kept as ``best``."""
+        cfg = self.cfg
+        conf = confusion(self.model, samples, cfg.crop, self.device, self.dtype, _ignore_value(cfg), cfg.ignore_index)
+        if conf.artifact_iou > self.best["artifact_iou"]:
+            self.best = {"artifact_iou": conf.artifact_iou, "miou": conf.miou, "iter": self.done}
+        return conf
+
+    def save(self, path: Path) -> None:
+        state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                 "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(), "iter": self.done,
+                 "best": self.best, "rng": {"torch": torch.get_rng_state()}, "config": json.dumps(self.cfg.to_dict())}
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
-def _open_log(path: Path, start: int):
-    """The loss log, cut back to ``start`` when resuming (a killed run may have logged past its
-    last checkpoint)."""
-    header = ["iter", "loss", "loss_main", "loss_aux", "lr", "seconds"]
-    rows = []
-    if start and path.exists():
-        with path.open(newline="") as f:
-            rows = [r for r in csv.reader(f) if r and r[0] != "iter" and int(r[0]) <= start]
-    f = path.open("w", newline="")
-    w = csv.writer(f)
-    w.writerow(header)
-    w.writerows(rows)
-    f.flush()
-    return f
+class RunLog:
+    """What a run leaves to read (main process only): ``log.csv`` per step, ``val.csv`` per
+    validation, ``config.json``, TensorBoard when installed, and a progress bar."""
 
+    HEADER = ["iter", "loss", "loss_main", "loss_aux", "lr", "seconds"]
 
-def _log_val(out: Path, it: int, conf: Confusion) -> None:
-    path = out / "val.csv"
-    new = not path.exists()
-    with path.open("a", newline="") as f:
+    def __init__(self, out: Path, cfg: TrainConfig, start: int, active: bool) -> None:
+        self.out, self.cfg, self.active = out, cfg, active
+        if not active:
+            return
+        self.file = self._open(out / "log.csv", start)
+        self.csv = csv.writer(self.file)
+        if start == 0:
+            (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        self.tb = _tensorboard(out)
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=cfg.iters, initial=start, unit="it", dynamic_ncols=True, disable=None)
+        self.t_last = time.perf_counter()
+
+    @staticmethod
+    def _open(path: Path, start: int):
+        """The loss log, cut back to ``start`` when resuming (a killed run may have logged past its
+        last checkpoint)."""
+        rows = []
+        if start and path.exists():
+            with path.open(newline="") as f:
+                rows = [r for r in csv.reader(f) if r and r[0] != "iter" and int(r[0]) <= start]
+        f = path.open("w", newline="")
         w = csv.writer(f)
-        if new:
-            w.writerow(["iter", "artifact_iou", "miou"])
-        w.writerow([it, f"{conf.artifact_iou:.6f}", f"{conf.miou:.6f}"])
-    log.info("iter %d: artifact IoU %.4f, mIoU %.4f", it, conf.artifact_iou, conf.miou)
+        w.writerow(RunLog.HEADER)
+        w.writerows(rows)
+        f.flush()
+        return f
 
+    def step(self, done: int, totals: torch.Tensor, lr: float) -> None:
+        if not self.active:
+            return
+        now = time.perf_counter()
+        loss = float(totals[0])
+        self.csv.writerow([done, f"{loss:.6f}", f"{float(totals[1]):.6f}", f"{float(totals[2]):.6f}", f"{lr:.3e}",
+                           f"{now - self.t_last:.4f}"])
+        self.t_last = now
+        if done % self.cfg.log_interval == 0:
+            self.file.flush()
+            if self.tb:
+                self.tb.add_scalar("loss", loss, done)
+                self.tb.add_scalar("lr", lr, done)
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.4f}")
 
-def _progress(start: int, total: int, show: bool):
-    from tqdm import tqdm
+    def validation(self, done: int, conf: Confusion) -> None:
+        path = self.out / "val.csv"
+        new = not path.exists()
+        with path.open("a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(["iter", "artifact_iou", "miou"])
+            w.writerow([done, f"{conf.artifact_iou:.6f}", f"{conf.miou:.6f}"])
+        if self.tb:
+            self.tb.add_scalar("val/artifact_iou", conf.artifact_iou, done)
+        log.info("iter %d: artifact IoU %.4f, mIoU %.4f", done, conf.artifact_iou, conf.miou)
 
-    return tqdm(total=total, initial=start, unit="it", disable=not show or None, dynamic_ncols=True)
+    def close(self) -> None:
+        if self.active:
+            self.file.close()
+            self.bar.close()
 
 
 def _tensorboard(out: Path):
@@ -270,3 +272,56 @@ def _tensorboard(out: Path):
         return SummaryWriter(str(out / "tb"))
     except Exception:  # noqa: BLE001 - tensorboard is optional
         return None
+
+
+def train(cfg: TrainConfig, resume: str | bool = False, on_step: Callable[[int], None] | None = None) -> dict:
+    """Train as ``cfg`` says; returns a summary (last loss, best IoU, output folder).
+
+    ``resume``: continue from ``OUT/last.pt`` (True) or the checkpoint given. ``on_step(n)`` is
+    called after step ``n`` and its checkpoint (progress reporting, or a test stopping the run).
+    """
+    world, device = init_distributed(cfg.device)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    micro, accum = split_batch(cfg, world)
+    train_samples, val_samples = load_data(cfg, world)
+    trainer = Trainer(cfg, world, device, accum)
+    if resume:
+        path = Path(resume) if isinstance(resume, str) else out / "last.pt"
+        if path.is_file():
+            trainer.restore(path)
+            if world.main:
+                log.info("resumed from %s at iteration %d", path, trainer.done)
+        elif world.main:
+            log.info("no checkpoint at %s: starting from scratch", path)
+    if world.main:
+        log.info("%s", describe_schedule(cfg))
+    batches = sample_batches(cfg, train_samples, trainer.done, world, micro, accum, device)
+    runlog = RunLog(out, cfg, trainer.done, world.main)
+    loss = float("nan")
+    try:
+        for it in range(trainer.done, cfg.iters):
+            lr = trainer.lr
+            totals = trainer.step(batches, it)
+            loss, done = float(totals[0]), trainer.done
+            runlog.step(done, totals, lr)
+            if done % cfg.val_interval == 0 or done == cfg.iters:
+                if world.main:
+                    before = trainer.best["iter"]
+                    runlog.validation(done, trainer.validate(val_samples))
+                    if trainer.best["iter"] != before:
+                        save_safetensors(trainer.model, out / "best.safetensors", source_name=f"iter {done}")
+                world.barrier()
+            if done % cfg.ckpt_interval == 0 or done == cfg.iters:
+                if world.main:
+                    trainer.save(out / "last.pt")
+                world.barrier()
+            if on_step is not None:
+                on_step(done)
+    finally:
+        runlog.close()
+    if world.main:
+        save_safetensors(trainer.model, out / "last.safetensors", source_name=f"iter {cfg.iters}")
+    world.barrier()
+    world.close()
+    return {"last_loss": loss, "best": trainer.best, "out": str(out)}

@@ -13,15 +13,13 @@ import argparse
 import csv
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
 
 from pal4vst.model.checkpoint import load_checkpoint
 from pal4vst.device import pick_device
 from pal4vst.model.weights import resolve
 
-from .data import EvalDataset, discover
-from .metrics import Confusion
+from .data import discover
+from .metrics import Confusion, confusion
 
 
 def tasks(root: Path, split: str) -> dict[str, list]:
@@ -41,16 +39,6 @@ def tasks(root: Path, split: str) -> dict[str, list]:
     return found
 
 
-@torch.inference_mode()
-def evaluate_samples(model, samples, size: int, device) -> Confusion:
-    conf = Confusion()
-    for x, y in EvalDataset(samples, size):
-        logits = model(x[None].to(device))
-        up = F.interpolate(logits.float(), size=y.shape, mode="bilinear", align_corners=False)
-        conf.update(up.argmax(1)[0].cpu(), y)
-    return conf
-
-
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint")
@@ -65,7 +53,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     total = Confusion()
     rows = []
     for task, samples in tasks(args.data, args.split).items():
-        conf = evaluate_samples(model, samples, loaded.config.input_size, device)
+        conf = confusion(model, samples, loaded.config.input_size, device)
         total.matrix += conf.matrix
         rows.append({"task": task, "images": len(samples), "artifact_iou": conf.artifact_iou, "miou": conf.miou})
     rows.append({"task": "all", "images": sum(r["images"] for r in rows), "artifact_iou": total.artifact_iou,

@@ -10,12 +10,16 @@ DiT 16.46 -> 31.76). The result is OUT/best.safetensors, ready for the nodes and
 
 from __future__ import annotations
 
+from pal4vst.options import declaration
+from pal4vst.settings import ModelSource
+
 from .train import parser, run
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = parser(__doc__)
-    ap.add_argument("--from", dest="source", default="unified", help="release name or checkpoint to start from")
+    ap.add_argument("--from", dest="source", default=declaration(ModelSource, "model").default,
+                    help="release name or checkpoint to start from")
     args = ap.parse_args(argv)
     return run(args, "finetune", init=args.source)
 

@@ -29,3 +29,22 @@ class Confusion:
     @property
     def miou(self) -> float:
         return float(np.nanmean(self.iou()))
+
+
+@torch.inference_mode()
+def confusion(model: torch.nn.Module, samples, size: int, device: torch.device, dtype: torch.dtype | None = None,
+              ignore_value: int | None = None, ignore_index: int = 255) -> Confusion:
+    """The confusion matrix of ``model`` over ``samples`` with the release's test pipeline
+    (resize to ``size``, whole image, logits resized back to each label's size)."""
+    from .data import EvalDataset
+
+    was_training = model.training
+    model.eval()
+    conf = Confusion(2, ignore_index)
+    for x, y in EvalDataset(samples, size, ignore_value, ignore_index):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            logits = model(x[None].to(device))
+        up = torch.nn.functional.interpolate(logits.float(), size=y.shape, mode="bilinear", align_corners=False)
+        conf.update(up.argmax(1)[0].cpu(), y)
+    model.train(was_training)
+    return conf

@@ -56,7 +56,8 @@ RELEASES: dict[str, Release] = {
                 "specialist for portrait shadow removal results"),
     )
 }
-DEFAULT_MODEL = "unified"
+
+
 _SUFFIXES = (".safetensors", ".pth", ".pt")
 _extra_dirs: list[Path] = []
 

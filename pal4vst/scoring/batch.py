@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from ..detect import Detector
 from ..distributed import World
 from ..files import atomic_write
 from ..images import ImageError
+from ..settings import ScoreOptions
 from ..zoom.regions import count_components
 from .par import par, rank
 from .sources import Item, enumerate_sources, read_item
@@ -85,14 +86,15 @@ def _collate(batch):
 
 @dataclass
 class ScoreJob:
+    """Score ``sources`` into the ranking ``out`` with ``detector`` on this rank of ``world``;
+    ``on_chunk(n)`` is called once the n-th chunk of results is on disk."""
+
     sources: list[str]
     out: Path
     detector: Detector
-    batch: int = 16
-    workers: int = 2
-    chunk: int = 256
-    retry_failed: bool = False
+    options: ScoreOptions = field(default_factory=ScoreOptions)
     world: World = field(default_factory=World.from_env)
+    on_chunk: Callable[[int], None] | None = None
 
 
 def score_prepared(det: Detector, small: torch.Tensor, sizes: list[tuple[int, int]]) -> list[tuple[float, int]]:
@@ -140,7 +142,7 @@ def run(job: ScoreJob) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     done = read_parts(folder)
     mine = [it for i, it in enumerate(items) if i % w.size == w.rank]
-    todo = [it for it in mine if not _is_done(done.get(it.key), it, job.retry_failed)]
+    todo = [it for it in mine if not _is_done(done.get(it.key), it, job.options.retry_failed)]
     part = folder / f"part-{w.rank:05d}-of-{w.size:05d}.jsonl"
     t0 = time.perf_counter()
     n = _score(job, todo, part)
@@ -166,18 +168,17 @@ def _score(job: ScoreJob, todo: list[Item], part: Path) -> int:
 
     if not todo:
         return 0
-    det = job.detector
-    loader = torch.utils.data.DataLoader(_Decode(todo, det.size), batch_size=job.batch, num_workers=job.workers,
+    det, batch = job.detector, job.detector.max_batch
+    loader = torch.utils.data.DataLoader(_Decode(todo, det.size), batch_size=batch, num_workers=job.options.workers,
                                          collate_fn=_collate, pin_memory=det.device.type == "cuda")
     bar = tqdm(total=len(todo), unit="img", desc=f"rank {job.world.rank}", disable=job.world.local_rank != 0 or None)
     _drop_torn_tail(part)
     count = 0
-    stop_after = int(os.environ.get("PAL4VST_SCORE_STOP_AFTER", "0"))  # tests: die like a killed job
     with part.open("a") as f:
-        for n_chunk, chunk in enumerate(_chunks(loader, job.chunk), 1):
+        for n_chunk, chunk in enumerate(_chunks(loader, job.options.chunk), 1):
             lines = []
-            for start in range(0, len(chunk), job.batch):
-                group = chunk[start:start + job.batch]
+            for start in range(0, len(chunk), batch):
+                group = chunk[start:start + batch]
                 good = [g for g in group if g[1] is not None]
                 results = score_prepared(det, torch.stack([g[1] for g in good]), [g[2] for g in good]) if good else []
                 by_index = {g[0]: r for g, r in zip(good, results)}
@@ -196,10 +197,8 @@ def _score(job: ScoreJob, todo: list[Item], part: Path) -> int:
             f.flush()
             os.fsync(f.fileno())
             count += len(lines)
-            if stop_after and n_chunk >= stop_after:
-                f.write(lines[0][: len(lines[0]) // 2])  # and leave a torn line, as a kill mid-write would
-                f.flush()
-                os._exit(19)
+            if job.on_chunk is not None:
+                job.on_chunk(n_chunk)
     bar.close()
     return count
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from ..settings import PasteOptions
 from ..threads import map_threads
 from .crops import CropRecord, extract_square, resize_to
 
@@ -58,8 +59,7 @@ def composite(
     records: Sequence[CropRecord],
     *,
     image_index: int = 0,
-    feather: int = 4,
-    colour_match: bool = False,
+    paste: PasteOptions = PasteOptions(),
     originals: Sequence[np.ndarray] | np.ndarray | None = None,
 ) -> np.ndarray:
     """Paste the crops of ``records`` whose ``image_index`` matches into a copy of ``image``.
@@ -85,7 +85,7 @@ def composite(
         todo.append(i)
 
     def change(i: int):
-        return _change(image, crops[i], records[i], None if originals is None else originals[i], feather, colour_match)
+        return _change(image, crops[i], records[i], None if originals is None else originals[i], paste)
 
     # The per-region work (resizes, distance transforms) runs on all cores; the blending follows
     # in record order, so overlapping regions compose exactly as one after another.
@@ -97,8 +97,7 @@ def composite(
     return out
 
 
-def _change(image: np.ndarray, crop: np.ndarray, rec: CropRecord, sent: np.ndarray | None, feather: int,
-            colour_match: bool):
+def _change(image: np.ndarray, crop: np.ndarray, rec: CropRecord, sent: np.ndarray | None, paste: PasteOptions):
     """``(bbox, alpha, delta)`` of one crop over its region's bounding box, or None."""
     x0, y0, _, _ = rec.inside
     bx0, by0, bx1, by1 = rec.bbox  # the region itself: only these pixels can change
@@ -119,10 +118,10 @@ def _change(image: np.ndarray, crop: np.ndarray, rec: CropRecord, sent: np.ndarr
     delta = _back(diff, rec)
     if delta.ndim == 2:
         delta = delta[..., None]
-    if colour_match:
+    if paste.colour_match:
         ring = cv2.dilate(full_region.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~full_region
         delta = _match_colour(delta, ring)
-    return rec.bbox, feather_alpha(region, feather)[..., None], delta[rows, cols]
+    return rec.bbox, feather_alpha(region, paste.feather)[..., None], delta[rows, cols]
 
 
 def _blend(out: np.ndarray, bbox: tuple[int, int, int, int], alpha: np.ndarray, delta: np.ndarray) -> None:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
+from ..settings import CropOptions, RegionOptions
 from ..render import mask_to_uint8
 from ..threads import map_threads
-from .regions import Region, RegionOptions, crop_side, find_regions
+from .regions import Region, crop_side, find_regions
 
 PAD_MODES = {"reflect": cv2.BORDER_REFLECT_101, "edge": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}
 
@@ -135,21 +137,6 @@ def extract_square(image: np.ndarray, box: tuple[int, int, int], pad: tuple[int,
     return cv2.copyMakeBorder(part, t, b, l, r, border, value=0)
 
 
-@dataclass(frozen=True)
-class CropOptions:
-    """Working size (a multiple of 8), padding mode and resampling of the zoom crops."""
-
-    work_size: int = 512
-    pad_mode: str = "reflect"
-    lanczos: bool = False
-
-    def __post_init__(self) -> None:
-        if self.work_size < 8 or self.work_size % 8:
-            raise ValueError(f"work_size must be a positive multiple of 8, not {self.work_size}")
-        if self.pad_mode not in PAD_MODES:
-            raise ValueError(f"pad_mode must be one of {', '.join(PAD_MODES)}")
-
-
 @dataclass
 class ZoomCrops:
     """Crops of one or more images: ``images`` ``[N, S, S, 3]``, ``masks`` ``[N, S, S]`` bool, and
@@ -185,14 +172,17 @@ def crop_region(image: np.ndarray, region: Region, image_index: int, ropts: Regi
 
 def zoom_crops(
     images: list[np.ndarray], masks: list[np.ndarray], ropts: RegionOptions = RegionOptions(),
-    copts: CropOptions = CropOptions(),
+    copts: CropOptions = CropOptions(), on_image: Callable[[int], None] | None = None,
 ) -> ZoomCrops:
     """Regions of each mask and their zoom crops, all images' crops in one batch (image order,
-    then region order); an image without artifacts contributes no crop."""
+    then region order); an image without artifacts contributes no crop. ``on_image(i)`` is
+    called before image ``i`` (progress, or a host's interruption check)."""
     if len(images) != len(masks):
         raise ValueError(f"{len(images)} images but {len(masks)} masks")
     crops, cmasks, records, repair = [], [], [], []
     for i, (img, mask) in enumerate(zip(images, masks)):
+        if on_image is not None:
+            on_image(i)
         if mask.shape[:2] != img.shape[:2]:
             raise ValueError(f"image {i} is {img.shape[1]}x{img.shape[0]} but its mask is {mask.shape[1]}x{mask.shape[0]}")
         grown, regions = find_regions(mask, ropts)

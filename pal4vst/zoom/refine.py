@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .composite import composite
-from .crops import CropOptions, ZoomCrops, zoom_crops
 from ..detect import Detector
+from ..settings import CropOptions, PasteOptions, RefineOptions, RegionOptions
+from .composite import composite
+from .crops import ZoomCrops, zoom_crops
 from .inpaint import Inpainter
-from .regions import RegionOptions
 
 
 @dataclass
@@ -35,35 +35,30 @@ def refine(
     inpainter: Inpainter,
     regions: RegionOptions = RegionOptions(),
     crops: CropOptions = CropOptions(),
-    *,
-    feather: int = 4,
-    colour_match: bool = False,
-    iterations: int = 1,
-    target_par: float | None = None,
-    min_par: float = 0.0,
+    paste: PasteOptions = PasteOptions(),
+    passes: RefineOptions = RefineOptions(),
 ) -> RefineResult:
-    """Repair ``image`` (``HxWx3`` uint8). Nothing is done when its PAR is at or under ``min_par``.
-    Repeats up to ``iterations`` passes, stopping when the PAR is at or under ``target_par`` or a
-    pass does not lower it (that pass is discarded)."""
+    """Repair ``image`` (``HxWx3`` uint8). Nothing is done when its PAR is at or under
+    ``passes.min_par``. Repeats up to ``passes.iterations`` passes, stopping when the PAR is at or
+    under ``passes.target_par`` or a pass does not lower it (that pass is discarded)."""
     det = detector(image)
     pars = [det.par]
-    current, mask = image, det.prob
+    current, mask = image, det.mask
     repaired = np.zeros(image.shape[:2], np.uint8)
     done: list[ZoomCrops] = []
-    for _ in range(max(1, iterations) if pars[0] > min_par else 0):
-        if target_par is not None and pars[-1] <= target_par:
+    for _ in range(passes.iterations if pars[0] > passes.min_par else 0):
+        if passes.target_par > 0 and pars[-1] <= passes.target_par:
             break
         zc = zoom_crops([current], [mask], regions, crops)
         if not len(zc):
             break
         painted = inpainter(zc.images, zc.masks)
-        candidate = composite(current, painted, zc.records, feather=feather, colour_match=colour_match,
-                              originals=zc.images)
+        candidate = composite(current, painted, zc.records, paste=paste, originals=zc.images)
         det = detector(candidate)
         if det.par >= pars[-1] and done:
             break
         repaired |= zc.repair_masks[0]
-        current, mask = candidate, det.prob
+        current, mask = candidate, det.mask
         pars.append(det.par)
         done.append(zc)
     return RefineResult(current, repaired, pars[0], pars[-1], pars, done)

@@ -1,7 +1,8 @@
-"""From an artifact mask to the regions to repair: threshold, grow/shrink, fill holes, drop specks,
+"""From an artifact mask to the regions to repair: binarise, grow/shrink, fill holes, drop specks,
 split into connected components (8-connectivity), merge neighbours whose crops overlap, cap.
 
-Everything works on uint8 masks with OpenCV; no float64 full-image copies.
+Any mask will do (PAL Detect's, a hand-painted one, SAM's): boolean, 0/1, 0/255, or soft values
+marked above 0.5. Everything works on uint8 masks with OpenCV; no float64 full-image copies.
 """
 
 from __future__ import annotations
@@ -12,26 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-
-@dataclass(frozen=True)
-class RegionOptions:
-    """How a mask becomes regions. Sizes are pixels of the original image.
-
-    ``grow`` dilates (negative: erodes) the mask; ``grow_percent`` adds that percentage of the
-    image's short side. ``min_area`` drops components smaller than that many pixels (measured
-    after growing). ``max_regions`` keeps the largest ones (0 keeps all). With ``merge``,
-    components whose zoom crops overlap become one region, so one inpaint covers neighbours.
-    """
-
-    threshold: float = 0.5
-    grow: int = 8
-    grow_percent: float = 0.0
-    fill_holes: bool = True
-    min_area: int = 16
-    max_regions: int = 0
-    merge: bool = True
-    context: float = 1.5
-    min_size: int = 64
+from ..settings import MaskOptions, RegionOptions
 
 
 @dataclass
@@ -153,10 +135,18 @@ def _grow_and_fill(m: np.ndarray, grow: int, fill: bool) -> np.ndarray:
 
 
 def prepare_mask(mask: np.ndarray, opts: RegionOptions = RegionOptions()) -> np.ndarray:
-    """Threshold, grow/shrink and fill holes over the whole image: the uint8 0/1 mask the regions
+    """Binarise, grow/shrink and fill holes over the whole image: the uint8 0/1 mask the regions
     come from (:func:`find_regions` does the same in windows around the marks)."""
-    m = binarize(mask, opts.threshold)
+    m = binarize(mask)
     return _grow_and_fill(m, _grow_pixels(opts, m.shape), opts.fill_holes)
+
+
+def clean_mask(mask: np.ndarray, opts: MaskOptions = MaskOptions()) -> np.ndarray:
+    """``mask`` (bool) grown/shrunk and without areas under ``min_area``, as :class:`MaskOptions` says."""
+    if not (opts.grow or opts.min_area):
+        return binarize(mask).astype(bool)
+    ropts = RegionOptions(grow=opts.grow, min_area=opts.min_area, fill_holes=False, merge=False)
+    return find_regions(mask, ropts)[0].astype(bool)
 
 
 def _max_pool(mask: np.ndarray, cell: int) -> np.ndarray:
@@ -203,7 +193,7 @@ def find_regions(mask: np.ndarray, opts: RegionOptions = RegionOptions()) -> tup
     Thresholding, growing, hole filling and labelling run in windows around the marked pixels
     only, with the same result as on the whole image.
     """
-    m = binarize(mask, opts.threshold)
+    m = binarize(mask)
     out = np.zeros(m.shape, np.uint8)
     if not m.any():
         return out, []

@@ -1,5 +1,5 @@
-"""The few ComfyUI services the nodes use, with plain fallbacks so the nodes run (and are tested)
-without ComfyUI: progress bars, interruption, the model folder, device management."""
+"""The ComfyUI services the nodes use (progress bars, interruption, the model folder, device
+management), with plain fallbacks so the nodes also run, and are tested, outside ComfyUI."""
 
 from __future__ import annotations
 

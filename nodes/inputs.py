@@ -1,0 +1,30 @@
+"""ComfyUI inputs generated from the core's declarations (:mod:`pal4vst.settings`): a node's
+defaults, ranges, steps and tooltips are the core's, never typed again here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pal4vst.options import declaration
+
+
+def widget(cls: type, name: str) -> tuple[Any, dict[str, Any]]:
+    """The ComfyUI input for setting ``name`` of ``cls``: a combo, BOOLEAN, STRING, INT or FLOAT."""
+    d = declaration(cls, name)
+    opts: dict[str, Any] = {"default": d.default, "tooltip": d.spec.help}
+    if d.spec.choices:
+        return list(d.spec.choices), opts
+    if d.kind is bool:
+        return "BOOLEAN", opts
+    if d.kind is str:
+        return "STRING", {**opts, "multiline": False}
+    for key in ("min", "max", "step"):
+        value = getattr(d.spec, key)
+        if value is not None:
+            opts[key] = d.kind(value)
+    return ("INT" if d.kind is int else "FLOAT"), opts
+
+
+def widgets(cls: type, *names: str) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """:func:`widget` for several settings of ``cls``, in the order given."""
+    return {name: widget(cls, name) for name in names}

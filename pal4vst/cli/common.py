@@ -1,0 +1,130 @@
+"""What every command shares: exit codes, the model flags, input listing, and the per-image loop
+that writes outputs and ``results.jsonl`` and reports failures one line each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+EXIT_INPUT_FAILED = 1
+EXIT_SETUP_FAILED = 2
+EXIT_INTERRUPTED = 130
+
+
+class Failures:
+    """Collects per-input failures: one line each, a traceback only with ``--debug``."""
+
+    def __init__(self, debug: bool) -> None:
+        self.debug = debug
+        self.items: list[tuple[Path, str]] = []
+
+    def add(self, path: Path, error: BaseException) -> None:
+        self.items.append((path, str(error)))
+        print(f"error: {path}: {error}" if str(path) not in str(error) else f"error: {error}", file=sys.stderr)
+        if self.debug:
+            traceback.print_exception(error)
+
+
+def add_debug(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="print tracebacks")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """The model and detection flags, from their declarations."""
+    from ..options import add_arguments
+    from ..settings import DetectOptions, ModelSource
+
+    g = p.add_argument_group("model and detection")
+    add_arguments(g, ModelSource)
+    add_arguments(g, DetectOptions)
+    add_debug(p)
+
+
+def make_detector(args: argparse.Namespace):
+    from ..detect import Detector
+    from ..model.checkpoint import load_checkpoint
+    from ..model.weights import resolve
+    from ..options import project
+    from ..settings import DetectOptions
+
+    options = project(args, DetectOptions)  # a bad value fails here, before any download
+    return Detector(load_checkpoint(resolve(args.model, download=args.download)), options)
+
+
+def output_stems(paths: list[Path]) -> list[str]:
+    """Unique output names: the stem, or ``parent_stem`` when two inputs share a stem."""
+    counts: dict[str, int] = {}
+    for p in paths:
+        counts[p.stem] = counts.get(p.stem, 0) + 1
+    stems, used = [], set()
+    for p in paths:
+        stem = p.stem if counts[p.stem] == 1 else f"{p.parent.name}_{p.stem}"
+        base, n = stem, 1
+        while stem in used:
+            n += 1
+            stem = f"{base}_{n}"
+        used.add(stem)
+        stems.append(stem)
+    return stems
+
+
+def input_images(inputs: list[str]) -> list[Path]:
+    """Image files of the inputs (folders searched recursively); what is skipped is said."""
+    from ..images import list_images
+
+    images, skipped = list_images(inputs)
+    for s in skipped:
+        print(f"warning: skipping {s}: not an image file", file=sys.stderr)
+    return images
+
+
+def progress(items: list, desc: str) -> Iterator:
+    from tqdm import tqdm
+
+    return iter(tqdm(items, desc=desc, unit="img", disable=None if len(items) > 1 else True))
+
+
+def guard_inputs(out_paths: list[Path], inputs: list[Path]) -> None:
+    resolved = {p.resolve() for p in inputs}
+    for o in out_paths:
+        if o.resolve() in resolved:
+            raise SystemExit(f"error: output {o} would overwrite an input; choose another --out folder")
+
+
+def each_image(args: argparse.Namespace, command: str, outputs: tuple[str, ...],
+               work: Callable[[Path, str], dict]) -> int:
+    """Run ``work(path, stem)`` on every input image, writing into ``args.out``.
+
+    ``work`` writes the image's outputs (``<stem>_<output>`` for each of ``outputs``) and returns
+    its record; the record goes to ``results.jsonl`` once all outputs are written. A failing
+    image is reported on one line and the rest are done; the exit status is then 1. Nothing is
+    ever written over an input.
+    """
+    images = input_images(args.inputs)
+    if not images:
+        print("error: no images found in the inputs", file=sys.stderr)
+        return EXIT_INPUT_FAILED
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    stems = output_stems(images)
+    guard_inputs([out / f"{s}_{k}" for s in stems for k in outputs], images)
+    failures = Failures(args.debug)
+    with (out / "results.jsonl").open("w") as jsonl:
+        for path, stem in zip(progress(images, command), stems):
+            t0 = time.perf_counter()
+            try:
+                record = work(path, stem)
+            except (ValueError, OSError, RuntimeError) as e:
+                failures.add(path, e)
+                continue
+            record = {"input": str(path), **record, "model": str(args.model),
+                      "seconds": round(time.perf_counter() - t0, 3)}
+            jsonl.write(json.dumps(record) + "\n")
+            jsonl.flush()
+    print(f"{len(images) - len(failures.items)} of {len(images)} images written to {out}", file=sys.stderr)
+    return EXIT_INPUT_FAILED if failures.items else 0

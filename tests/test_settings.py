@@ -1,0 +1,173 @@
+"""Every setting is declared once (pal4vst/settings.py) and every adapter shows that declaration:
+the CLI's flags, ComfyUI's node inputs, the webui's args model, controls and API requests."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import sys
+
+import pytest
+
+from conftest import ROOT
+from pal4vst import settings
+from pal4vst.options import Declared, OptionError, declared
+from pal4vst.zoom.inpaint import DiffusersInpainter, OpenCVInpainter
+
+CORE = [c for c in vars(settings).values() if dataclasses.is_dataclass(c) and c.__module__ == settings.__name__]
+CLI_ONLY = [OpenCVInpainter, DiffusersInpainter]
+
+
+def _declarations(name: str, classes=CORE) -> list[Declared]:
+    return [declared(c)[name] for c in classes if name in declared(c)]
+
+
+def test_the_core_declares_its_settings():
+    assert len(CORE) >= 9
+    for cls in CORE:
+        decls = declared(cls)
+        assert decls and set(decls) == {f.name for f in dataclasses.fields(cls)}, cls  # nothing undeclared
+        for d in decls.values():
+            assert d.spec.help, (cls, d.name)
+            if d.kind in (int, float) and not d.spec.choices:
+                assert d.spec.min is not None and d.spec.max is not None, (cls, d.name)
+                assert d.spec.min <= d.default <= d.spec.max, (cls, d.name)
+            if d.spec.choices:
+                assert d.default in d.spec.choices, (cls, d.name)
+        cls()  # the defaults are valid
+
+
+def test_a_setting_outside_its_range_is_named():
+    with pytest.raises(OptionError, match="grow must be between -256 and 256, got 999"):
+        settings.RegionOptions(grow=999)
+    with pytest.raises(OptionError, match="work_size must be a multiple of 8"):
+        settings.CropOptions(work_size=500)
+    with pytest.raises(OptionError, match="mode must be one of whole, tiled"):
+        settings.DetectOptions(mode="sliding")
+    settings.DetectOptions(device="cuda:1")  # device choices are suggestions
+
+
+def test_pad_modes_are_the_declared_choices():
+    from pal4vst.zoom.crops import PAD_MODES
+
+    assert tuple(PAD_MODES) == declared(settings.CropOptions)["pad_mode"].spec.choices
+
+
+# ----------------------------------------------------------------------------------------- CLI
+
+
+def _actions(parser: argparse.ArgumentParser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _actions(sub)
+        else:
+            yield action
+
+
+def test_cli_flags_are_the_declarations():
+    from pal4vst.cli.main import build_parser
+
+    checked = 0
+    for action in _actions(build_parser()):
+        decls = _declarations(action.dest, CORE + CLI_ONLY)
+        if not decls or action.dest in ("help",):
+            continue
+        d = decls[0]
+        if action.dest == "download" and action.default is True and isinstance(action, argparse._StoreFalseAction):
+            continue  # convert's plain --no-download
+        assert action.default == d.default, action.dest
+        if d.spec.choices and not d.spec.open_choices:
+            assert list(action.choices) == list(d.spec.choices), action.dest
+        checked += 1
+    assert checked > 40
+
+
+# ------------------------------------------------------------------------------------- ComfyUI
+
+
+def _comfy_inputs():
+    sys.path.insert(0, str(ROOT))
+    import nodes
+
+    assert len(nodes.NODE_CLASS_MAPPINGS) >= 5
+    for node_name, cls in nodes.NODE_CLASS_MAPPINGS.items():
+        spec = cls.INPUT_TYPES()
+        for section in ("required", "optional"):
+            for name, value in spec.get(section, {}).items():
+                kind = value[0]
+                if isinstance(kind, list) or kind in ("INT", "FLOAT", "BOOLEAN", "STRING"):
+                    yield node_name, name, kind, value[1] if len(value) > 1 else {}
+
+
+def test_every_node_widget_is_a_core_declaration():
+    widgets = list(_comfy_inputs())
+    assert len(widgets) >= 15
+    for node, name, kind, opts in widgets:
+        if node == "PALLoadModel" and name == "model":  # releases + files found at run time
+            assert opts["default"] == declared(settings.ModelSource)["model"].default
+            continue
+        decls = _declarations(name)
+        assert decls, f"{node}.{name} is typed in the node, not declared in pal4vst.settings"
+
+        def shown(d: Declared) -> dict:
+            out = {"default": d.default}
+            out.update({k: getattr(d.spec, k) for k in ("min", "max", "step") if getattr(d.spec, k) is not None})
+            return out
+
+        node_view = {k: opts[k] for k in ("default", "min", "max", "step") if k in opts}
+        assert node_view in [shown(d) for d in decls], (node, name, node_view)
+        if isinstance(kind, list):
+            assert tuple(kind) in [d.spec.choices for d in decls], (node, name)
+
+
+# ---------------------------------------------------------------------------------------- webui
+
+
+@pytest.fixture(scope="module")
+def ext():
+    spec = importlib.util.spec_from_file_location("pal4vst_extension", ROOT / "extension" / "__init__.py",
+                                                  submodule_search_locations=[str(ROOT / "extension")])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["pal4vst_extension"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_webui_args_reuse_the_core_declarations(ext):
+    from pal4vst_extension.args import PALArgs
+
+    own = set()
+    for name, d in declared(PALArgs).items():
+        core = _declarations(name)
+        if not core:
+            own.add(name)
+            continue
+        assert (d.default, d.spec) == (core[0].default, core[0].spec), name
+    assert own == {"enabled", "sampler", "mask_blur", "skip_img2img"}  # what only the webui has
+    assert PALArgs.names()[:4] == ["enabled", "model", "threshold", "grow"]  # the positional API order
+
+
+def test_webui_controls_allow_what_the_args_accept(ext):
+    from pal4vst_extension.args import PALArgs
+    from pal4vst_extension.controls import control
+
+    for name, d in declared(PALArgs).items():
+        kind, kw = control(PALArgs, name)
+        assert kw["value"] == d.default and kw["label"]
+        if kind in ("Slider", "Number"):
+            assert (kw["minimum"], kw["maximum"]) == (d.spec.min, d.spec.max), name
+    assert control(PALArgs, "grow")[0] == "Slider" and control(PALArgs, "min_area")[0] == "Number"
+
+
+def test_api_requests_take_the_declared_bounds(ext):
+    from pal4vst_extension.api import DetectRequest, ScoreRequest
+
+    threshold = declared(settings.DetectOptions)["threshold"]
+    for model in (DetectRequest, ScoreRequest):
+        field = model.model_fields["threshold"]
+        bounds = {type(m).__name__: getattr(m, "ge", getattr(m, "le", None)) for m in field.metadata}
+        assert field.default == threshold.default
+        assert bounds == {"Ge": threshold.spec.min, "Le": threshold.spec.max}
+        assert model.model_fields["model"].default == declared(settings.ModelSource)["model"].default
