@@ -1,6 +1,8 @@
 """ComfyUI nodes of PAL4VST (classic node API: NODE_CLASS_MAPPINGS)."""
 
+from .detailer import PALDetailer
 from .detect_node import PALDetect, PALScore
+from .impact import PALDetectorProvider, PALDetectSEGS
 from .model_node import PALLoadModel
 from .zoom_node import PALComposite, PALZoomCrop
 
@@ -10,6 +12,9 @@ NODE_CLASS_MAPPINGS = {
     "PALScore": PALScore,
     "PALZoomCrop": PALZoomCrop,
     "PALComposite": PALComposite,
+    "PALDetailer": PALDetailer,
+    "PALDetectSEGS": PALDetectSEGS,
+    "PALDetectorProvider": PALDetectorProvider,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "PALLoadModel": "PAL Load Model",
@@ -17,4 +22,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PALScore": "PAL Score",
     "PALZoomCrop": "PAL Zoom Crop",
     "PALComposite": "PAL Composite",
+    "PALDetailer": "PAL Detailer",
+    "PALDetectSEGS": "PAL Detect (SEGS)",
+    "PALDetectorProvider": "PAL Detector Provider (Impact)",
 }

@@ -87,3 +87,32 @@ class Progress:
     def update(self, n: int = 1) -> None:
         if self.bar is not None:
             self.bar.update(n)
+
+
+def progress_bar(total: int):
+    """ComfyUI's ProgressBar (``update_absolute(value, total, preview)``), or None outside it."""
+    return cu.ProgressBar(total) if IN_COMFY else None
+
+
+def previewer(model):
+    """ComfyUI's latent previewer for ``model`` (as its samplers show), or None."""
+    if not IN_COMFY:
+        return None
+    try:
+        import latent_preview
+
+        return latent_preview.get_previewer(model.load_device, model.model.latent_format)
+    except Exception:  # noqa: BLE001 - previews are a nicety; never fail a run for them
+        return None
+
+
+def ksampler_inputs() -> dict:
+    """ComfyUI's own KSampler inputs (seed with its control-after-generate, sampler and scheduler
+    lists), so a node that samples shows them exactly as KSampler does; plain stand-ins outside
+    ComfyUI."""
+    if IN_COMFY:
+        import nodes as comfy_nodes  # ComfyUI's nodes.py (this pack's folder is imported relatively)
+
+        return comfy_nodes.KSampler.INPUT_TYPES()["required"]
+    return {"seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF}),
+            "sampler_name": (["euler"],), "scheduler": (["normal"],)}

@@ -114,8 +114,8 @@ class RefineOptions:
     """When to repair and how many passes."""
 
     iterations: int = option(1, "repair passes, detecting again after each", min=1, max=10, step=1, label="Passes")
-    target_par: float = option(0.0, "stop once the PAR is at or below this (0: run every pass; a pass that does not "
-                               "lower the PAR always ends the repair)", min=0.0, max=1.0, step=0.001,
+    target_par: float = option(0.0, "stop once the PAR is at or below this (0: run every pass; a later pass that "
+                               "does not lower the PAR is discarded and ends the repair)", min=0.0, max=1.0, step=0.001,
                                label="Target PAR (0 = every pass)")
     min_par: float = option(0.0, "leave images whose PAR is at or below this untouched", min=0.0, max=1.0, step=0.001,
                             label="Only fix when PAR is above")

@@ -51,7 +51,15 @@ def test_every_node_refuses_to_run_with_the_fix(no_opencv):
         "PALZoomCrop": dict(image=image, mask=torch.zeros(1, 32, 32), context=1.5, work_size=64, min_size=32,
                             max_regions=0, grow=0, min_area=0, feather=0),
         "PALComposite": dict(image=image, inpainted=image, pal_crops=None),
+        "PALDetailer": dict(image=image, pal_model=None, model=None, vae=None, positive=None, negative=None, seed=0,
+                            steps=1, cfg=1.0, sampler_name="euler", scheduler="normal", denoise=0.5, threshold=0.5,
+                            context=1.5, work_size=64, grow=0, min_area=0, max_regions=0, feather=0, iterations=1,
+                            target_par=0.0),
+        "PALDetectSEGS": dict(pal_model=None, image=image, threshold=0.5, dilation=0, crop_factor=1.5, drop_size=1,
+                              mode="whole"),
+        "PALDetectorProvider": dict(pal_model=None, mode="whole"),
     }
+    assert set(calls) == set(nodes.NODE_CLASS_MAPPINGS)
     for name, cls in nodes.NODE_CLASS_MAPPINGS.items():
         node = cls()
         with pytest.raises(deps.MissingRequirement, match=r"opencv-python-headless.*-m pip install"):

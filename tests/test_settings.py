@@ -102,13 +102,23 @@ def _comfy_inputs():
 
 
 def test_every_node_widget_is_a_core_declaration():
+    """Each widget is a core declaration, or one of the two kinds an adapter may own: Impact's
+    detector settings (Impact's meanings) and ComfyUI's own KSampler inputs."""
+    sys.path.insert(0, str(ROOT))
+    from nodes.host import ksampler_inputs
+    from nodes.impact import ImpactSettings
+
     widgets = list(_comfy_inputs())
-    assert len(widgets) >= 15
+    assert len(widgets) >= 30
     for node, name, kind, opts in widgets:
         if node == "PALLoadModel" and name == "model":  # releases + files found at run time
             assert opts["default"] == declared(settings.ModelSource)["model"].default
             continue
-        decls = _declarations(name)
+        if node == "PALDetailer" and name in ("seed", "sampler_name", "scheduler"):
+            assert (kind, opts) == (ksampler_inputs()[name][0], ksampler_inputs()[name][1] if len(
+                ksampler_inputs()[name]) > 1 else {}), name
+            continue
+        decls = _declarations(name, CORE + [ImpactSettings])
         assert decls, f"{node}.{name} is typed in the node, not declared in pal4vst.settings"
 
         def shown(d: Declared) -> dict:

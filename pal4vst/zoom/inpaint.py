@@ -1,7 +1,8 @@
 """Inpainting backends behind one small interface: ``inpainter(images, masks) -> images``.
 
-``images`` is ``[N, S, S, 3]`` uint8, ``masks`` ``[N, S, S]`` bool (True = repaint); the result
-has the shape of ``images``. Adapters (ComfyUI graphs, the webui's img2img) do their own
+``images`` is ``[N, S, S, 3]``, uint8 or float 0..1 (the type of the image being
+repaired), ``masks`` ``[N, S, S]`` bool (True = repaint); the result has the shape and type of
+``images``. Adapters (ComfyUI graphs, the webui's img2img) do their own
 inpainting and use only the crop/composite half of the pipeline; the webui's inpainter and
 :class:`DiffusersInpainter` share :class:`SamplingOptions`.
 """
@@ -17,11 +18,17 @@ import numpy as np
 
 from ..options import check, option
 from ..settings import SamplingOptions
+from ..images import array_to_rgb_uint8
 from ..render import mask_to_uint8
 
 
 class Inpainter(Protocol):
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray: ...
+
+
+def _back_to(result: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """An inpainter's uint8 result in the type of the crops it was given."""
+    return result if like.dtype == np.uint8 else (result.astype(np.float32) / 255.0).astype(like.dtype)
 
 
 @dataclass
@@ -39,7 +46,7 @@ class OpenCVInpainter:
         flag = cv2.INPAINT_TELEA if self.method == "telea" else cv2.INPAINT_NS
         out = np.empty_like(images)
         for i, (img, m) in enumerate(zip(images, masks)):
-            out[i] = cv2.inpaint(np.ascontiguousarray(img), mask_to_uint8(m), self.radius, flag)
+            out[i] = _back_to(cv2.inpaint(array_to_rgb_uint8(img), mask_to_uint8(m), self.radius, flag), images)
         return out
 
 
@@ -89,9 +96,10 @@ class DiffusersInpainter:
         size = images.shape[1]
         for i, (img, m) in enumerate(zip(images, masks)):
             g = torch.Generator(device="cpu").manual_seed(max(s.seed, 0) + i)
-            res = self._pipe(prompt=s.prompt, negative_prompt=s.negative_prompt, image=Image.fromarray(img),
-                             mask_image=Image.fromarray(mask_to_uint8(m)), strength=s.denoise,
+            res = self._pipe(prompt=s.prompt, negative_prompt=s.negative_prompt,
+                             image=Image.fromarray(array_to_rgb_uint8(img)), mask_image=Image.fromarray(mask_to_uint8(m)),
+                             strength=s.denoise,
                              num_inference_steps=s.steps, guidance_scale=s.cfg, generator=g,
                              height=size, width=size).images[0]
-            out[i] = np.asarray(res.convert("RGB").resize((size, size)))
+            out[i] = _back_to(np.asarray(res.convert("RGB").resize((size, size))), images)
         return out

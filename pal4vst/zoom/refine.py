@@ -15,7 +15,8 @@ from .inpaint import Inpainter
 
 @dataclass
 class RefineResult:
-    """The refined image, the union of the masks it repaired (uint8 0/1) and the PAR history."""
+    """The refined image, the union of the masks it repaired (uint8 0/1), the PAR history, and
+    each kept pass's crops as sent (``crops``) and as inpainted (``painted``)."""
 
     image: np.ndarray
     repaired: np.ndarray
@@ -23,6 +24,7 @@ class RefineResult:
     par_after: float
     pars: list[float] = field(default_factory=list)
     crops: list[ZoomCrops] = field(default_factory=list)
+    painted: list[np.ndarray] = field(default_factory=list)
 
     @property
     def passes(self) -> int:
@@ -38,14 +40,17 @@ def refine(
     paste: PasteOptions = PasteOptions(),
     passes: RefineOptions = RefineOptions(),
 ) -> RefineResult:
-    """Repair ``image`` (``HxWx3`` uint8). Nothing is done when its PAR is at or under
+    """Repair ``image`` (``HxWx3``, uint8 or float 0..1: the composite is exact for both; the
+    inpainter gets crops of the same type). Nothing is done when its PAR is at or under
     ``passes.min_par``. Repeats up to ``passes.iterations`` passes, stopping when the PAR is at or
-    under ``passes.target_par`` or a pass does not lower it (that pass is discarded)."""
+    under ``passes.target_par`` (when above 0) or a pass after the first does not lower it (that
+    pass is discarded)."""
     det = detector(image)
     pars = [det.par]
     current, mask = image, det.mask
     repaired = np.zeros(image.shape[:2], np.uint8)
     done: list[ZoomCrops] = []
+    painted_kept: list[np.ndarray] = []
     for _ in range(passes.iterations if pars[0] > passes.min_par else 0):
         if passes.target_par > 0 and pars[-1] <= passes.target_par:
             break
@@ -61,4 +66,5 @@ def refine(
         current, mask = candidate, det.mask
         pars.append(det.par)
         done.append(zc)
-    return RefineResult(current, repaired, pars[0], pars[-1], pars, done)
+        painted_kept.append(painted)
+    return RefineResult(current, repaired, pars[0], pars[-1], pars, done, painted_kept)
