@@ -100,6 +100,109 @@ WORKFLOWS: dict[str, tuple[str, dict]] = {
             "before": ("PreviewImage", (2, 3), {"images": ("detect", 2)}),
         },
     ),
+    "05_pal_segs_into_impact_detailer": (
+        "Needs Impact Pack. PAL4VST's artifact regions as SEGS into Impact's Detailer (SEGS): each region is "
+        "re-sampled at guide_size and pasted back. noise_mask_feather stays 0 (above 0 Impact 7.x calls "
+        "DifferentialDiffusion().apply, which current ComfyUI no longer has).",
+        {
+            "image": ("LoadImage", (0, 0), {"image": "example.png"}),
+            "model": ("PALLoadModel", (0, 1), {"model": "unified"}),
+            "segs": ("PALDetectSEGS", (1, 0), {"pal_model": ("model", 0), "image": ("image", 0), "dilation": 4}),
+            "ckpt": ("CheckpointLoaderSimple", (1, 1), {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
+            "pos": ("CLIPTextEncode", (2, 1), {"text": "high quality, detailed, sharp", "clip": ("ckpt", 1)}),
+            "neg": ("CLIPTextEncode", (2, 2), {"text": NEG, "clip": ("ckpt", 1)}),
+            "detailer": ("DetailerForEach", (3, 0), {"image": ("image", 0), "segs": ("segs", 0), "model": ("ckpt", 0),
+                                                     "clip": ("ckpt", 1), "vae": ("ckpt", 2), "positive": ("pos", 0),
+                                                     "negative": ("neg", 0), "seed": 7, "steps": 20, "cfg": 7.0,
+                                                     "scheduler": "normal", "denoise": 0.5, "noise_mask_feather": 0}),
+            "save": ("SaveImage", (4, 0), {"images": ("detailer", 0), "filename_prefix": "pal4vst_impact_segs"}),
+        },
+    ),
+    "06_pal_detector_in_facedetailer": (
+        "Needs Impact Pack. PAL4VST as the detector of Impact's FaceDetailer (or any BBOX/SEGM detector input): "
+        "the detailer repairs what PAL marks as broken, not faces. bbox_crop_factor 1.5 is the paper's zoom-in.",
+        {
+            "image": ("LoadImage", (0, 0), {"image": "example.png"}),
+            "model": ("PALLoadModel", (0, 1), {"model": "unified"}),
+            "provider": ("PALDetectorProvider", (1, 1), {"pal_model": ("model", 0)}),
+            "ckpt": ("CheckpointLoaderSimple", (0, 2), {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
+            "pos": ("CLIPTextEncode", (1, 2), {"text": "high quality, detailed, sharp", "clip": ("ckpt", 1)}),
+            "neg": ("CLIPTextEncode", (1, 3), {"text": NEG, "clip": ("ckpt", 1)}),
+            "detailer": ("FaceDetailer", (2, 0), {"image": ("image", 0), "model": ("ckpt", 0), "clip": ("ckpt", 1),
+                                                  "vae": ("ckpt", 2), "positive": ("pos", 0), "negative": ("neg", 0),
+                                                  "bbox_detector": ("provider", 0), "seed": 7, "steps": 20, "cfg": 7.0,
+                                                  "scheduler": "normal", "denoise": 0.5, "bbox_dilation": 4,
+                                                  "bbox_crop_factor": 1.5, "noise_mask_feather": 0}),
+            "save": ("SaveImage", (3, 0), {"images": ("detailer", 0), "filename_prefix": "pal4vst_facedetailer"}),
+            "mask_img": ("MaskToImage", (3, 1), {"mask": ("detailer", 3)}),
+            "mask_preview": ("PreviewImage", (4, 1), {"images": ("mask_img", 0)}),
+        },
+    ),
+    "07_pal_detailer_until_clean": (
+        "PAL Detailer: detect, zoom-in inpaint every region with an SD1.5 inpainting model, detect again, up to 3 "
+        "passes or until PAR <= 0.002. Nothing outside the repaired mask changes. Previews: crops sent and returned.",
+        {
+            "image": ("LoadImage", (0, 0), {"image": "example.png"}),
+            "model": ("PALLoadModel", (0, 1), {"model": "unified"}),
+            "ckpt": ("CheckpointLoaderSimple", (0, 2), {"ckpt_name": "sd-v1-5-inpainting.ckpt"}),
+            "pos": ("CLIPTextEncode", (1, 2), {"text": "high quality, detailed, sharp", "clip": ("ckpt", 1)}),
+            "neg": ("CLIPTextEncode", (1, 3), {"text": NEG, "clip": ("ckpt", 1)}),
+            "detailer": ("PALDetailer", (2, 0), {"image": ("image", 0), "pal_model": ("model", 0), "model": ("ckpt", 0),
+                                                 "vae": ("ckpt", 2), "positive": ("pos", 0), "negative": ("neg", 0),
+                                                 "seed": 7, "steps": 25, "scheduler": "normal", "denoise": 1.0,
+                                                 "iterations": 3, "target_par": 0.002}),
+            "save": ("SaveImage", (3, 0), {"images": ("detailer", 0), "filename_prefix": "pal4vst_detailer"}),
+            "mask_img": ("MaskToImage", (3, 1), {"mask": ("detailer", 1)}),
+            "mask_preview": ("PreviewImage", (4, 1), {"images": ("mask_img", 0)}),
+            "before": ("PreviewImage", (3, 2), {"images": ("detailer", 4)}),
+            "after": ("PreviewImage", (4, 2), {"images": ("detailer", 5)}),
+        },
+    ),
+    "08_any_mask_multi_region_inpaint": (
+        "Inpaint several regions of one image separately and get one image back: paint the regions in the mask "
+        "editor (right-click the image, Open in MaskEditor), or feed any MASK. Each region is zoomed to 512x512, all "
+        "are sampled as one batch, and PAL Composite pastes them back; nothing outside the regions changes.",
+        {
+            "image": ("LoadImage", (0, 0), {"image": "example.png"}),
+            "crop": ("PALZoomCrop", (1, 0), {"image": ("image", 0), "mask": ("image", 1), "grow": 4, "min_area": 0}),
+            "ckpt": ("CheckpointLoaderSimple", (0, 1), {"ckpt_name": "sd-v1-5-inpainting.ckpt"}),
+            "pos": ("CLIPTextEncode", (1, 1), {"text": "high quality, detailed, sharp", "clip": ("ckpt", 1)}),
+            "neg": ("CLIPTextEncode", (1, 2), {"text": NEG, "clip": ("ckpt", 1)}),
+            "cond": ("InpaintModelConditioning", (2, 0), {"positive": ("pos", 0), "negative": ("neg", 0),
+                                                          "vae": ("ckpt", 2), "pixels": ("crop", 0),
+                                                          "mask": ("crop", 1), "noise_mask": True}),
+            "sampler": ("KSampler", (3, 0), {"model": ("ckpt", 0), "positive": ("cond", 0), "negative": ("cond", 1),
+                                             "latent_image": ("cond", 2), "seed": 7, "steps": 25, "cfg": 7.0,
+                                             "denoise": 1.0}),
+            "decode": ("VAEDecode", (4, 0), {"samples": ("sampler", 0), "vae": ("ckpt", 2)}),
+            "paste": ("PALComposite", (5, 0), {"image": ("image", 0), "inpainted": ("decode", 0),
+                                               "pal_crops": ("crop", 2)}),
+            "save": ("SaveImage", (6, 0), {"images": ("paste", 0), "filename_prefix": "pal4vst_multi_region"}),
+            "crops": ("PreviewImage", (5, 1), {"images": ("decode", 0)}),
+        },
+    ),
+    "09_pal_mask_into_inpaint_crop_and_stitch": (
+        "Needs Inpaint-CropAndStitch. PAL Detect's mask drives Inpaint Crop / Inpaint Stitch directly (a 0/1 MASK "
+        "at the image's size, one per image).",
+        {
+            "image": ("LoadImage", (0, 0), {"image": "example.png"}),
+            "model": ("PALLoadModel", (0, 1), {"model": "unified"}),
+            "detect": ("PALDetect", (1, 0), {"pal_model": ("model", 0), "image": ("image", 0)}),
+            "crop": ("InpaintCropImproved", (2, 0), {"image": ("image", 0), "mask": ("detect", 0)}),
+            "ckpt": ("CheckpointLoaderSimple", (1, 2), {"ckpt_name": "sd-v1-5-inpainting.ckpt"}),
+            "pos": ("CLIPTextEncode", (2, 2), {"text": "high quality, detailed, sharp", "clip": ("ckpt", 1)}),
+            "neg": ("CLIPTextEncode", (2, 3), {"text": NEG, "clip": ("ckpt", 1)}),
+            "cond": ("InpaintModelConditioning", (3, 0), {"positive": ("pos", 0), "negative": ("neg", 0),
+                                                          "vae": ("ckpt", 2), "pixels": ("crop", 1),
+                                                          "mask": ("crop", 2), "noise_mask": True}),
+            "sampler": ("KSampler", (4, 0), {"model": ("ckpt", 0), "positive": ("cond", 0), "negative": ("cond", 1),
+                                             "latent_image": ("cond", 2), "seed": 7, "steps": 25, "cfg": 7.0,
+                                             "denoise": 1.0}),
+            "decode": ("VAEDecode", (5, 0), {"samples": ("sampler", 0), "vae": ("ckpt", 2)}),
+            "stitch": ("InpaintStitchImproved", (6, 0), {"stitcher": ("crop", 0), "inpainted_image": ("decode", 0)}),
+            "save": ("SaveImage", (7, 0), {"images": ("stitch", 0), "filename_prefix": "pal4vst_crop_and_stitch"}),
+        },
+    ),
 }
 
 
@@ -148,7 +251,8 @@ def build(name: str, description: str, graph: dict, info: dict) -> tuple[dict, d
             elif _is_widget(s):
                 val = _default(s) if v is None else v
                 widgets.append(val)
-                if s[1:] and s[1].get("control_after_generate"):
+                # The front-end adds a "control after generate" widget for these (migrateWidgetsValues).
+                if s[1:] and s[1].get("control_after_generate") or inp in ("seed", "noise_seed"):
                     widgets.append("fixed")
                 if s[1:] and s[1].get("image_upload"):
                     widgets.append("image")

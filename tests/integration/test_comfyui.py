@@ -7,69 +7,19 @@ base directory holding this pack, a tiny random model and a test image.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from comfy_host import COMFY, comfyui, get, queue, run
 from conftest import ROOT, synthetic_image
 from pal4vst.testing import random_checkpoint
 
-COMFY = os.environ.get("COMFYUI_DIR")
 pytestmark = pytest.mark.skipif(not COMFY, reason="set COMFYUI_DIR to a ComfyUI checkout to run")
-NODES = ["PALLoadModel", "PALDetect", "PALScore", "PALZoomCrop", "PALComposite"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str):
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return json.load(r)
-
-
-@contextlib.contextmanager
-def _comfyui(base: Path, env: dict | None = None):
-    """ComfyUI on a free port with ``base`` as its base directory (this pack in custom_nodes)."""
-    (base / "custom_nodes").mkdir(parents=True, exist_ok=True)
-    (base / "custom_nodes" / "pal4vst").symlink_to(ROOT, target_is_directory=True)
-    port = _free_port()
-    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
-    log_path = base / "comfy.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen([python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-                             "--base-directory", str(base), "--disable-auto-launch"],
-                            cwd=COMFY, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            if proc.poll() is not None:
-                pytest.fail(f"ComfyUI exited: {log_path.read_text()[-2000:]}")
-            try:
-                _get(f"{url}/system_stats")
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.5)
-        else:
-            pytest.fail("ComfyUI did not start in 120 s")
-        yield url, log_path
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+NODES = ["PALLoadModel", "PALDetect", "PALScore", "PALZoomCrop", "PALComposite", "PALDetailer", "PALDetectSEGS",
+         "PALDetectorProvider"]
 
 
 @pytest.fixture(scope="module")
@@ -78,39 +28,17 @@ def comfy(tmp_path_factory):
     random_checkpoint(base / "models" / "pal4vst" / "tiny.safetensors", "tiny", artifact_bias=0.5)
     (base / "input").mkdir()
     Image.fromarray(synthetic_image(192, 256, 5)).save(base / "input" / "example.png")
-    with _comfyui(base) as (url, _):
+    with comfyui(base) as (url, _):
         yield url, base
-
-
-def _queue(url: str, prompt: dict) -> dict:
-    """The finished history entry of ``prompt``."""
-    req = urllib.request.Request(f"{url}/prompt", data=json.dumps({"prompt": prompt}).encode(),
-                                 headers={"Content-Type": "application/json"})
-    try:
-        pid = json.load(urllib.request.urlopen(req, timeout=30))["prompt_id"]
-    except urllib.error.HTTPError as e:
-        pytest.fail(f"prompt refused: {e.read().decode()[:2000]}")
-    for _ in range(600):
-        hist = _get(f"{url}/history/{pid}")
-        if pid in hist and hist[pid].get("status", {}).get("completed") is not None:
-            return hist[pid]
-        time.sleep(0.2)
-    pytest.fail("prompt did not finish in 120 s")
-
-
-def _run(url: str, prompt: dict) -> dict:
-    entry = _queue(url, prompt)
-    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:2000]
-    return entry["outputs"]
 
 
 def test_object_info_lists_every_node(comfy):
     url, _ = comfy
-    info = _get(f"{url}/object_info")
+    info = get(f"{url}/object_info")
     for name in NODES:
         assert name in info, name
     assert "tiny.safetensors" in info["PALLoadModel"]["input"]["required"]["model"][0]
-    assert "/extensions/pal4vst/pal4vst.js" in _get(f"{url}/extensions")
+    assert "/extensions/pal4vst/pal4vst.js" in get(f"{url}/extensions")
 
 
 def test_example_workflow_detect_and_score(comfy):
@@ -119,7 +47,7 @@ def test_example_workflow_detect_and_score(comfy):
     for node in prompt.values():
         if node["class_type"] == "PALLoadModel":
             node["inputs"].update(model="tiny.safetensors", device="cpu")
-    outputs = _run(url, prompt)
+    outputs = run(url, prompt)
     detect_id = next(k for k, v in prompt.items() if v["class_type"] == "PALDetect")
     par = outputs[detect_id]["par"][0]
     assert 0.0 < par < 1.0
@@ -143,7 +71,7 @@ def test_zoom_crop_stand_in_sampler_composite(comfy):
         "8": {"class_type": "MaskToImage", "inputs": {"mask": ["3", 0]}},
         "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "pal_it_mask"}},
     }
-    outputs = _run(url, prompt)
+    outputs = run(url, prompt)
     saved = base / "output" / outputs["7"]["images"][0]["filename"]
     mask_png = base / "output" / outputs["9"]["images"][0]["filename"]
     src = np.asarray(Image.open(base / "input" / "example.png").convert("RGB"))
@@ -184,16 +112,16 @@ def test_without_opencv_start_up_and_nodes_name_the_fix(tmp_path):
     random_checkpoint(base / "models" / "pal4vst" / "tiny.safetensors", "tiny")
     (base / "input").mkdir()
     Image.fromarray(synthetic_image(64, 64, 1)).save(base / "input" / "example.png")
-    with _comfyui(base, {"PYTHONPATH": str(hide)}) as (url, log_path):
+    with comfyui(base, {"PYTHONPATH": str(hide)}) as (url, log_path):
         lines = [x for x in log_path.read_text().splitlines() if "PAL4VST" in x]
         assert len(lines) == 1, lines
         assert "opencv-python-headless (import cv2)" in lines[0] and "-m pip install opencv-python-headless" in lines[0]
-        assert "PALDetect" in _get(f"{url}/object_info")  # the nodes are there: workflows open
+        assert "PALDetect" in get(f"{url}/object_info")  # the nodes are there: workflows open
         prompt = json.loads((ROOT / "example_workflows" / "api" / "01_detect_and_score.json").read_text())
         for node in prompt.values():
             if node["class_type"] == "PALLoadModel":
                 node["inputs"].update(model="tiny.safetensors", device="cpu")
-        entry = _queue(url, prompt)
+        entry = queue(url, prompt)
     errors = [m[1] for m in entry["status"]["messages"] if m[0] == "execution_error"]
     assert entry["status"]["status_str"] == "error" and len(errors) == 1
     assert errors[0]["exception_type"].endswith("MissingRequirement")
