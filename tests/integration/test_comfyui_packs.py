@@ -143,6 +143,45 @@ def test_pal_as_the_detector_of_facedetailer(comfy):
     assert (mask & truth).sum() / (mask | truth).sum() > 0.5
 
 
+@needs_impact
+def test_impacts_detector_nodes_take_pal(comfy):
+    """"SEGM Detector (SEGS)", "BBOX Detector (SEGS)", "Simple Detector (SEGS)" and the combined
+    SEGM detector with PAL as their detector; Impact's own SEGS to MASK reads PAL's SEGS."""
+    source = {"image": ["1", 0]}
+    det = {"segm_detector": ["3", 1]}
+    detectors = {
+        "SegmDetectorSEGS": {**det, **source, "threshold": 0.5, "dilation": 0, "crop_factor": 1.5, "drop_size": 10,
+                             "labels": "all"},
+        "BboxDetectorSEGS": {"bbox_detector": ["3", 0], **source, "threshold": 0.5, "dilation": 0, "crop_factor": 1.5,
+                             "drop_size": 10, "labels": "artifact"},
+        "ImpactSimpleDetectorSEGS": {"bbox_detector": ["3", 0], **source, "bbox_threshold": 0.5, "bbox_dilation": 0,
+                                     "crop_factor": 1.5, "drop_size": 10, "sub_threshold": 0.5, "sub_dilation": 0,
+                                     "sub_bbox_expansion": 0, "sam_mask_hint_threshold": 0.7},
+    }
+    prompt = {"1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+              "2": {"class_type": "PALLoadModel", "inputs": {"model": "bright.safetensors", "device": "cpu",
+                                                              "dtype": "fp32"}},
+              "3": {"class_type": "PALDetectorProvider", "inputs": {"pal_model": ["2", 0], "mode": "whole"}},
+              "4": {"class_type": "SegmDetectorCombined_v2", "inputs": {**det, **source, "threshold": 0.5,
+                                                                         "dilation": 0}}}
+    masks = {"4": ("4", 0)}
+    for n, (cls, inputs) in enumerate(detectors.items(), start=10):
+        prompt[str(n)] = {"class_type": cls, "inputs": inputs}
+        prompt[str(n + 10)] = {"class_type": "SegsToCombinedMask", "inputs": {"segs": [str(n), 0]}}
+        masks[cls] = (str(n + 10), 0)
+    for name, (node, slot) in masks.items():
+        prompt[f"img_{node}"] = {"class_type": "MaskToImage", "inputs": {"mask": [node, slot]}}
+        prompt[f"save_{node}"] = {"class_type": "SaveImage", "inputs": {"images": [f"img_{node}", 0],
+                                                                        "filename_prefix": f"impact_{node}"}}
+    outputs = run_workflow(comfy, prompt)
+    truth = square_mask()
+    assert len(masks) == 4
+    for name, (node, _) in masks.items():
+        saved = outputs[f"save_{node}"]["images"][0]
+        mask = np.asarray(Image.open(comfy[1] / "output" / saved["filename"]).convert("L")) > 127
+        assert (mask & truth).sum() / (mask | truth).sum() > 0.7, name
+
+
 def test_pal_detailer_repairs_inside_its_mask_only(comfy):
     """Workflow 07: PAL Detailer with the SD1.5 inpainting model (concat conditioning), and the
     same graph with the plain SD1.5 model (latent noise mask)."""
