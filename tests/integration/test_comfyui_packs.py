@@ -113,31 +113,31 @@ def changed(after: np.ndarray, before: np.ndarray) -> np.ndarray:
     return (after.astype(int) != before.astype(int)).any(axis=2)
 
 
+def repairs_near_the_squares(comfy, name: str, margin: int) -> tuple[dict, dict]:
+    """Run workflow ``name``: its saved image keeps its size and changes, but only within
+    ``margin`` pixels of the squares PAL marks. Returns the prompt and its outputs."""
+    prompt = workflow(name)
+    outputs = run_workflow(comfy, prompt)
+    diff = changed(images_of(comfy, outputs, prompt, "SaveImage")[0], squares_image())
+    assert diff.any() and not (diff & ~near(square_mask(), margin)).any()
+    return prompt, outputs
+
+
 def test_zoom_in_refine_sd15(comfy):
     """Workflow 03: PAL Detect -> Zoom Crop -> VAE Encode (for Inpainting) -> KSampler -> Composite."""
-    prompt = workflow("03_zoom_in_refine_sd15")
-    out = images_of(comfy, run_workflow(comfy, prompt), prompt, "SaveImage")[0]
-    diff = changed(out, squares_image())
-    assert diff.any() and not (diff & ~near(square_mask(), 24)).any()
+    repairs_near_the_squares(comfy, "03_zoom_in_refine_sd15", 24)
 
 
 @needs_impact
 def test_pal_segs_into_impacts_detailer(comfy):
     """Workflow 05: PAL Detect (SEGS) -> Impact's Detailer (SEGS)."""
-    prompt = workflow("05_pal_segs_into_impact_detailer")
-    out = images_of(comfy, run_workflow(comfy, prompt), prompt, "SaveImage")[0]
-    diff = changed(out, squares_image())
-    assert diff.any() and not (diff & ~near(square_mask(), 48)).any()
+    repairs_near_the_squares(comfy, "05_pal_segs_into_impact_detailer", 48)
 
 
 @needs_impact
 def test_pal_as_the_detector_of_facedetailer(comfy):
     """Workflow 06: PAL Detector Provider -> Impact's FaceDetailer."""
-    prompt = workflow("06_pal_detector_in_facedetailer")
-    outputs = run_workflow(comfy, prompt)
-    out = images_of(comfy, outputs, prompt, "SaveImage")[0]
-    diff = changed(out, squares_image())
-    assert diff.any() and not (diff & ~near(square_mask(), 48)).any()
+    prompt, outputs = repairs_near_the_squares(comfy, "06_pal_detector_in_facedetailer", 48)
     mask = images_of(comfy, outputs, prompt, "PreviewImage", ("MaskToImage", 0))[0][..., 0] > 127
     truth = square_mask()
     assert (mask & truth).sum() / (mask | truth).sum() > 0.5
