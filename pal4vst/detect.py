@@ -23,11 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .model.checkpoint import LoadedModel, load_checkpoint
-from .settings import DetectOptions
-from .scoring.par import par
 from .device import pick_device, pick_dtype
 from .images import ImageLike, array_to_rgb_uint8, to_rgb_uint8
+from .model.checkpoint import LoadedModel, load_checkpoint
+from .scoring.par import par
+from .settings import DetectOptions
 from .tiling import blend_tiles
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,6 @@ class Detector:
         self.loaded = model
         self.device = pick_device(opts.device)
         self.dtype = pick_dtype(opts.dtype, self.device)
-        self.threshold = opts.threshold
-        self.mode = opts.mode
-        self.max_batch = opts.batch
         self.size = model.config.input_size
         self.tile_overlap = min(opts.tile_overlap, self.size // 2)
         # channels_last speeds up the head's convolutions in bf16/fp16 and on GPUs (measured:
@@ -95,11 +92,12 @@ class Detector:
         return self.detect_batch([images])[0]
 
     def detect_batch(self, images: Sequence[Input]) -> list[Detection]:
-        """Detect on several images, in forward passes of at most ``max_batch``."""
+        """Detect on several images, in forward passes of at most ``options.batch``."""
         results: list[Detection] = []
-        for start in range(0, len(images), self.max_batch):
-            chunk = images[start:start + self.max_batch]
-            if self.mode == "tiled":
+        step = self.options.batch
+        for start in range(0, len(images), step):
+            chunk = images[start:start + step]
+            if self.options.mode == "tiled":
                 results.extend(self._tiled(img) for img in chunk)
             else:
                 results.extend(self._whole(chunk))
@@ -149,7 +147,8 @@ class Detector:
         else:
             up = F.interpolate(diff, size=(height, width), mode="bilinear", align_corners=False)
         d = up[0, 0]
-        return d, (d > 0 if self.threshold == 0.5 else torch.sigmoid(d) > self.threshold)
+        threshold = self.options.threshold
+        return d, (d > 0 if threshold == 0.5 else torch.sigmoid(d) > threshold)
 
     def _finish(self, diff: torch.Tensor, height: int, width: int) -> Detection:
         """``diff`` ``[1, 1, h, w]`` logit difference -> probability and mask at ``height x width``."""
@@ -171,7 +170,7 @@ class Detector:
         s = self.size
         if min(h, w) < s:  # too small to tile: the whole-image path is the release's behaviour
             return self._whole([img])[0]
-        diff = blend_tiles(img, s, self.tile_overlap, self.max_batch, device=self.device,
+        diff = blend_tiles(img, s, self.tile_overlap, self.options.batch, device=self.device,
                            run=lambda tiles: self.logit_difference(torch.cat([self._resize_normalise(t, s) for t in tiles])))
         return self._finish(diff[None, None], h, w)
 

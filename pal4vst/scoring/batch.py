@@ -168,7 +168,7 @@ def _score(job: ScoreJob, todo: list[Item], part: Path) -> int:
 
     if not todo:
         return 0
-    det, batch = job.detector, job.detector.max_batch
+    det, batch = job.detector, job.detector.options.batch
     loader = torch.utils.data.DataLoader(_Decode(todo, det.size), batch_size=batch, num_workers=job.options.workers,
                                          collate_fn=_collate, pin_memory=det.device.type == "cuda")
     bar = tqdm(total=len(todo), unit="img", desc=f"rank {job.world.rank}", disable=job.world.local_rank != 0 or None)
