@@ -16,13 +16,12 @@ size; a region is kept when its bbox is wider and taller than ``drop_size``. A d
 from __future__ import annotations
 
 from collections import namedtuple
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from pal4vst.deps import check as check_requirements
-from pal4vst.options import declaration, option
+from pal4vst.options import declaration, option, settings
 from pal4vst.settings import DetectOptions
 
 from .inputs import widget, widgets
@@ -33,7 +32,7 @@ SEG = namedtuple("SEG", ["cropped_image", "cropped_mask", "confidence", "crop_re
 LABEL = "artifact"
 
 
-@dataclass(frozen=True)
+@settings
 class ImpactSettings:
     """The settings of Impact's detector nodes, in Impact's own meanings (declared here: they
     belong to Impact's protocol, not to the core)."""
@@ -178,8 +177,8 @@ class PALDetectorProvider:
     RETURN_TYPES = ("BBOX_DETECTOR", "SEGM_DETECTOR")
     RETURN_NAMES = ("bbox_detector", "segm_detector")
     FUNCTION = "provide"
-    DESCRIPTION = ("PAL4VST as an Impact Pack detector: connect to FaceDetailer's bbox_detector or a SEGM/BBOX Detector "
-                   "node. Their threshold, dilation and crop_factor keep Impact's meanings.")
+    DESCRIPTION = ("PAL4VST as an Impact Pack detector: connect to FaceDetailer's bbox_detector or a SEGM/BBOX "
+                   "Detector node. Their threshold, dilation and crop_factor keep Impact's meanings.")
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:

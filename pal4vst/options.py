@@ -1,7 +1,7 @@
 """Every setting is declared once, on the core dataclass that uses it: default, range, step,
 choices and help text live on the field (as ADetailer keeps them on its pydantic fields).
 
-    @dataclass(frozen=True)
+    @settings
     class RegionOptions:
         grow: int = option(8, "grow (negative: shrink) the mask by this many pixels", min=-256, max=256)
 
@@ -39,6 +39,13 @@ class Spec:
     multiple_of: int = 0
     label: str = ""  # short title for UIs; the name, spaced, when empty
     flags: tuple[str, ...] = ()  # further CLI spellings kept working (old names)
+
+
+def settings(cls: type) -> type:
+    """A frozen dataclass whose instances are checked against their declarations when built
+    (:func:`check`): a value out of range raises :class:`OptionError` naming it."""
+    cls.__post_init__ = check
+    return dataclass(frozen=True)(cls)
 
 
 def option(default: Any, help: str, **spec: Any) -> Any:
@@ -138,7 +145,8 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls
             parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=d.default,
                                 help=d.spec.help)
             continue
-        kw: dict[str, Any] = dict(dest=name, type=d.kind, default=d.default, help=f"{d.describe()}; default {d.default!r}")
+        kw: dict[str, Any] = dict(dest=name, type=d.kind, default=d.default,
+                                  help=f"{d.describe()}; default {d.default!r}")
         if d.spec.choices and not d.spec.open_choices:
             kw["choices"] = list(d.spec.choices)
         parser.add_argument(*flags, **kw)

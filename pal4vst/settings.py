@@ -8,24 +8,23 @@ either is available.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from .options import check, option
+from .options import option, settings
 
 
 # ------------------------------------------------------------------ model and detection
 
 
-@dataclass(frozen=True)
+@settings
 class ModelSource:
     """Which PAL4VST model to use, and whether a missing release may be downloaded."""
 
     model: str = option("unified", "a release (unified, stylegan2, portrait_shadow_removal; downloaded on first "
-                        "use), a file in the model folders, a path, hf://owner/repo/file or a URL", label="PAL4VST model")
+                        "use), a file in the model folders, a path, hf://owner/repo/file or a URL",
+                        label="PAL4VST model")
     download: bool = option(True, "download a missing release from the authors' Google Drive")
 
 
-@dataclass(frozen=True)
+@settings
 class DetectOptions:
     """How detection runs; every adapter's detection controls come from these declarations."""
 
@@ -40,14 +39,11 @@ class DetectOptions:
     batch: int = option(4, "images (or tiles) per forward pass", min=1, max=64)
     tile_overlap: int = option(128, "pixels neighbouring tiles share in tiled mode", min=0, max=256, step=8)
 
-    def __post_init__(self) -> None:
-        check(self)
-
 
 # ------------------------------------------------------------------ zoom-in repair
 
 
-@dataclass(frozen=True)
+@settings
 class RegionOptions:
     """How a mask becomes the regions to repair. Sizes are pixels of the original image; areas
     are measured after growing; with ``merge``, one inpaint covers neighbours whose crops overlap."""
@@ -64,13 +60,11 @@ class RegionOptions:
     merge: bool = option(True, "merge regions whose crops overlap, so one inpaint covers neighbours")
     context: float = option(1.5, "crop side / region's longest side (the paper uses 1.5)", min=1.0, max=4.0, step=0.05,
                             label="Context (crop / region)")
-    min_size: int = option(64, "smallest crop side in image pixels", min=8, max=4096, step=8, label="Smallest crop (px)")
-
-    def __post_init__(self) -> None:
-        check(self)
+    min_size: int = option(64, "smallest crop side in image pixels", min=8, max=4096, step=8,
+                           label="Smallest crop (px)")
 
 
-@dataclass(frozen=True)
+@settings
 class MaskOptions:
     """Clean-up of a detection mask handed on as a mask (PAL Detect's output): unlike the repair
     regions, nothing is grown or dropped unless asked, so the mask matches the PAR beside it."""
@@ -79,24 +73,19 @@ class MaskOptions:
     min_area: int = option(0, "drop marked areas smaller than this many pixels from the output mask", min=0,
                            max=1_000_000, step=1)
 
-    def __post_init__(self) -> None:
-        check(self)
 
-
-@dataclass(frozen=True)
+@settings
 class CropOptions:
     """Working size, padding and resampling of the zoom crops."""
 
     work_size: int = option(512, "the inpainter's working resolution: 512 for SD1.5, 1024 for SDXL", min=8, max=4096,
                             step=8, multiple_of=8, label="Working size")
-    pad_mode: str = option("reflect", "how a crop is filled where it reaches past the image", choices=("reflect", "edge", "constant"))
+    pad_mode: str = option("reflect", "how a crop is filled where it reaches past the image",
+                           choices=("reflect", "edge", "constant"))
     lanczos: bool = option(False, "enlarge small crops with Lanczos instead of bicubic")
 
-    def __post_init__(self) -> None:
-        check(self)
 
-
-@dataclass(frozen=True)
+@settings
 class PasteOptions:
     """How an inpainted crop goes back in: only its change, inside the region's mask."""
 
@@ -105,11 +94,8 @@ class PasteOptions:
     colour_match: bool = option(False, "cancel a colour shift of the inpainted patch (its mean change on a ring just "
                                 "outside the region)")
 
-    def __post_init__(self) -> None:
-        check(self)
 
-
-@dataclass(frozen=True)
+@settings
 class RefineOptions:
     """When to repair and how many passes."""
 
@@ -120,11 +106,8 @@ class RefineOptions:
     min_par: float = option(0.0, "leave images whose PAR is at or below this untouched", min=0.0, max=1.0, step=0.001,
                             label="Only fix when PAR is above")
 
-    def __post_init__(self) -> None:
-        check(self)
 
-
-@dataclass(frozen=True)
+@settings
 class SamplingOptions:
     """How a diffusion model repaints a crop (the webui's img2img, diffusers)."""
 
@@ -135,25 +118,19 @@ class SamplingOptions:
     denoise: float = option(0.5, "denoising strength: how much of each crop is repainted", min=0.0, max=1.0, step=0.01,
                             label="Denoising strength", flags=("--strength",))
     steps: int = option(20, "sampling steps of the fix", min=1, max=150, step=1)
-    cfg: float = option(7.0, "classifier-free guidance scale of the fix", min=1.0, max=30.0, step=0.5, label="CFG scale",
-                        flags=("--guidance",))
+    cfg: float = option(7.0, "classifier-free guidance scale of the fix", min=1.0, max=30.0, step=0.5,
+                        label="CFG scale", flags=("--guidance",))
     seed: int = option(-1, "seed of the fix (-1: the image's own seed in the webui, 0 in the CLI); crop k adds k",
                        min=-1, max=2**32 - 1, label="Seed (-1 = image seed)")
-
-    def __post_init__(self) -> None:
-        check(self)
 
 
 # ------------------------------------------------------------------ scoring image sets
 
 
-@dataclass(frozen=True)
+@settings
 class ScoreOptions:
     """How a scoring job reads and records; the forward batch is the detector's."""
 
     workers: int = option(2, "decoding processes per rank", min=0, max=64)
     chunk: int = option(256, "results written per chunk (a kill loses at most this many)", min=1, max=1_000_000)
     retry_failed: bool = option(False, "try files that failed before again")
-
-    def __post_init__(self) -> None:
-        check(self)

@@ -75,8 +75,6 @@ def test_cli_flags_are_the_declarations():
         if not decls or action.dest in ("help",):
             continue
         d = decls[0]
-        if action.dest == "download" and action.default is True and isinstance(action, argparse._StoreFalseAction):
-            continue  # convert's plain --no-download
         assert action.default == d.default, action.dest
         if d.spec.choices and not d.spec.open_choices:
             assert list(action.choices) == list(d.spec.choices), action.dest

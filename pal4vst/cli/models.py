@@ -13,10 +13,13 @@ from .common import EXIT_INPUT_FAILED, EXIT_SETUP_FAILED, add_debug, add_model_a
 
 
 def add_parsers(sub) -> None:
+    from ..options import add_arguments
+    from ..settings import ModelSource
+
     p = sub.add_parser("convert", help="convert a release checkpoint (.pth / TorchScript) to safetensors")
     p.add_argument("input", help="checkpoint file or release name")
     p.add_argument("output", type=Path, help="output .safetensors file")
-    p.add_argument("--no-download", dest="download", action="store_false", help="fail when the file is missing")
+    add_arguments(p, ModelSource, ["download"])
     add_debug(p)
     p.set_defaults(func=convert)
 

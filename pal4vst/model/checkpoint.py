@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 SAFETENSORS_FORMAT = "pal4vst"
 
+
 @dataclass
 class LoadedModel:
     """A ready-to-run model: ``module`` maps normalised ``[B, 3, S, S]`` input to ``[B, C, S, S]``

@@ -192,7 +192,7 @@ def filter_swin_imagenet(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tens
     timm_layout = "layers.0.downsample.reduction.weight" not in sd and "layers.1.downsample.reduction.weight" in sd
     out: dict[str, torch.Tensor] = {}
     for k, v in sd.items():
-        if k.startswith(("head", "norm.")) or k.endswith(("relative_position_index", "attn_mask")) or k == "norm.weight":
+        if k.startswith(("head", "norm.")) or k.endswith(("relative_position_index", "attn_mask")):
             continue
         if k.startswith("patch_embed."):
             out["backbone." + k.replace("patch_embed.proj", "patch_embed.projection")] = v

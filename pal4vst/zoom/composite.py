@@ -5,7 +5,7 @@ For each crop the composite pastes the inpainter's *change*:
     out = original + alpha * (back(inpainted) - back(sent))
 
 where ``back`` resizes a working-size crop to its box and drops the padding, ``sent`` is the crop
-as :func:`pal4vst.crops.zoom_crops` made it, and ``alpha`` is the region's mask, feathered inwards
+as :func:`pal4vst.zoom.crops.zoom_crops` made it, and ``alpha`` is the region's mask, feathered inwards
 only. So an untouched crop gives back the original exactly, resampling never blurs what the
 inpainter kept, and pixels outside the region masks are bit-identical to the input.
 """
@@ -66,7 +66,7 @@ def composite(
 
     ``image`` is ``HxWx3`` uint8 or float; ``crops[i]`` belongs to ``records[i]`` and must be
     ``work_size x work_size``. Crops are pasted in record order. ``originals`` are the crops as
-    :func:`~pal4vst.crops.zoom_crops` made them, when at hand (saves recomputing them).
+    :func:`~pal4vst.zoom.crops.zoom_crops` made them, when at hand (saves recomputing them).
     """
     if len(crops) != len(records):
         raise CompositeError(f"{len(crops)} inpainted crops for {len(records)} crop records; they must match one to one")
