@@ -97,14 +97,21 @@ class PasteOptions:
 
 @settings
 class RefineOptions:
-    """When to repair and how many passes."""
+    """When to repair, how many passes, how many candidates per region and how they are judged."""
 
     iterations: int = option(1, "repair passes, detecting again after each", min=1, max=10, step=1, label="Passes")
-    target_par: float = option(0.0, "stop once the PAR is at or below this (0: run every pass; a later pass that "
-                               "does not lower the PAR is discarded and ends the repair)", min=0.0, max=1.0, step=0.001,
+    target_par: float = option(0.0, "stop once the PAR is at or below this (0: run every pass; a pass that repairs "
+                               "nothing ends the repair)", min=0.0, max=1.0, step=0.001,
                                label="Target PAR (0 = every pass)")
     min_par: float = option(0.0, "leave images whose PAR is at or below this untouched", min=0.0, max=1.0, step=0.001,
                             label="Only fix when PAR is above")
+    candidates: int = option(1, "repaints tried per region, each with its own seed; the detector keeps the best",
+                             min=1, max=8, step=1, label="Candidates per region")
+    verify: bool = option(True, "keep a region's repaint only where the detector finds it less broken than before "
+                          "(off: accept every repaint)", label="Verify each repair")
+    min_gain: float = option(0.0, "how much lower a region's artifact score (its mean artifact probability) must be "
+                             "to accept its repaint (0: strictly lower)", min=0.0, max=1.0, step=0.005,
+                             label="Minimum gain")
 
 
 @settings
@@ -120,7 +127,8 @@ class SamplingOptions:
     steps: int = option(20, "sampling steps of the fix", min=1, max=150, step=1)
     cfg: float = option(7.0, "classifier-free guidance scale of the fix", min=1.0, max=30.0, step=0.5,
                         label="CFG scale", flags=("--guidance",))
-    seed: int = option(-1, "seed of the fix (-1: the image's own seed in the webui, 0 in the CLI); crop k adds k",
+    seed: int = option(-1, "seed of the fix (-1: the image's own seed in the webui, 0 in the CLI); candidate j of "
+                       "crop k (counted over passes) gets seed + k * candidates + j",
                        min=-1, max=2**32 - 1, label="Seed (-1 = image seed)")
 
 

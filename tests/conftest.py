@@ -44,6 +44,51 @@ def squares_image(h: int = 256, w: int = 320, squares=SQUARES) -> np.ndarray:
     return img
 
 
+A, B = SQUARES  # B is the larger square
+A_LEVEL, B_LEVEL = 230, 250  # both bright (artifacts for the bright model); inpainters tell them apart
+
+
+FAR_B = (150, 350, 230, 440)  # B moved right, on a 480 px wide image: the squares' crops no longer overlap
+FAR_WIDTH = 480
+
+
+def two_squares(h: int = 256, w: int = 320, b: tuple[int, int, int, int] = B) -> np.ndarray:
+    """A dark image with square A at ``A_LEVEL`` and square ``b`` at ``B_LEVEL``.
+    ``two_squares(w=FAR_WIDTH, b=FAR_B)``: two regions even where hosts merge neighbouring crops."""
+    img = np.full((h, w, 3), 30, np.uint8)
+    img[A[0]:A[2], A[1]:A[3]] = A_LEVEL
+    img[b[0]:b[2], b[1]:b[3]] = B_LEVEL
+    return img
+
+
+def centre_level(crop: np.ndarray) -> float:
+    """The 0..255 grey level at the centre of a crop (uint8 or float)."""
+    s = crop.shape[0] // 2
+    return float(crop[s, s].mean() * (255 if crop.dtype != np.uint8 else 1))
+
+
+class KnownCandidates:
+    """A candidate inpainter whose candidates are known: in square A's crop candidate 1 paints
+    the mask dark, every other candidate (all of B's) leaves the crop as it was."""
+
+    base_seed = 100
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int, int]] = []
+
+    def candidates(self, images, masks, count, first_crop):
+        self.calls.append((first_crop, count, len(images)))
+        out = np.repeat(np.asarray(images)[None], count, axis=0)
+        dark = 25 if out.dtype == np.uint8 else 25 / 255
+        for i, crop in enumerate(images):
+            if count > 1 and abs(centre_level(crop) - A_LEVEL) < 5:
+                out[1, i][masks[i]] = dark
+        return out
+
+    def __call__(self, images, masks):
+        return self.candidates(images, masks, 1, 0)[0]
+
+
 def square_mask(h: int = 256, w: int = 320, squares=SQUARES) -> np.ndarray:
     m = np.zeros((h, w), bool)
     for y0, x0, y1, x1 in squares:

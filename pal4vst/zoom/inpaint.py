@@ -26,6 +26,29 @@ class Inpainter(Protocol):
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray: ...
 
 
+class CandidateInpainter(Inpainter, Protocol):
+    """An inpainter that makes several candidates per crop, candidate ``j`` of crop
+    ``first_crop + i`` with the seed :func:`pal4vst.zoom.verify.candidate_seed` gives from its
+    ``base_seed``. Returns ``[count, N, S, S, 3]``."""
+
+    base_seed: int
+
+    def candidates(self, images: np.ndarray, masks: np.ndarray, count: int, first_crop: int) -> np.ndarray: ...
+
+
+def paint_candidates(inpainter: Inpainter, images: np.ndarray, masks: np.ndarray, count: int,
+                     first_crop: int = 0) -> np.ndarray:
+    """``count`` candidates of every crop, ``[count, N, S, S, 3]``: the inpainter's own
+    ``candidates`` when it has one (seeded by the rule), else ``count`` calls of it."""
+    if hasattr(inpainter, "candidates"):
+        out = np.asarray(inpainter.candidates(images, masks, count, first_crop))
+    else:
+        out = np.stack([inpainter(images, masks) for _ in range(count)])
+    if out.shape != (count, *images.shape):
+        raise ValueError(f"the inpainter returned candidates of shape {out.shape}, expected {(count, *images.shape)}")
+    return out
+
+
 def _back_to(result: np.ndarray, like: np.ndarray) -> np.ndarray:
     """An inpainter's uint8 result in the type of the crops it was given."""
     return result if like.dtype == np.uint8 else (result.astype(np.float32) / 255.0).astype(like.dtype)
@@ -41,6 +64,10 @@ class OpenCVInpainter:
 
     def __post_init__(self) -> None:
         check(self)
+
+    def candidates(self, images: np.ndarray, masks: np.ndarray, count: int, first_crop: int = 0) -> np.ndarray:
+        """OpenCV is deterministic: every candidate is the same inpaint, computed once."""
+        return np.broadcast_to(self(images, masks), (count, *images.shape))
 
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
         flag = cv2.INPAINT_TELEA if self.method == "telea" else cv2.INPAINT_NS
@@ -85,21 +112,32 @@ class DiffusersInpainter:
             ) from None
         self._pipe = pipe.to(device)
 
+    @property
+    def base_seed(self) -> int:
+        return max(self.sampling.seed, 0)
+
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        return self.candidates(images, masks, 1)[0]
+
+    def candidates(self, images: np.ndarray, masks: np.ndarray, count: int, first_crop: int = 0) -> np.ndarray:
+        """``count`` repaints of each crop in one pipeline call per crop (a batch of ``count``)."""
         import torch
         from PIL import Image
+
+        from .verify import candidate_seed
 
         if self._pipe is None:
             self._load()
         s = self.sampling
-        out = np.empty_like(images)
+        out = np.empty((count, *images.shape), images.dtype)
         size = images.shape[1]
         for i, (img, m) in enumerate(zip(images, masks)):
-            g = torch.Generator(device="cpu").manual_seed(max(s.seed, 0) + i)
+            gens = [torch.Generator(device="cpu").manual_seed(candidate_seed(self.base_seed, first_crop + i, j, count))
+                    for j in range(count)]
             res = self._pipe(prompt=s.prompt, negative_prompt=s.negative_prompt,
                              image=Image.fromarray(array_to_rgb_uint8(img)), mask_image=Image.fromarray(mask_to_uint8(m)),
-                             strength=s.denoise,
-                             num_inference_steps=s.steps, guidance_scale=s.cfg, generator=g,
-                             height=size, width=size).images[0]
-            out[i] = _back_to(np.asarray(res.convert("RGB").resize((size, size))), images)
+                             strength=s.denoise, num_inference_steps=s.steps, guidance_scale=s.cfg, generator=gens,
+                             num_images_per_prompt=count, height=size, width=size).images
+            for j, pic in enumerate(res):
+                out[j, i] = _back_to(np.asarray(pic.convert("RGB").resize((size, size))), images)
         return out
