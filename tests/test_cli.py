@@ -118,6 +118,38 @@ def test_refine_changes_nothing_outside_its_mask(tmp_path, bright_st):
     assert len(records) == len(SQUARES) and len(list((out / "crops").glob("b_pass0_crop*_mask.png"))) == 2
 
 
+def test_refine_candidates_and_report(tmp_path, bright_st):
+    src = squares_image()
+    Image.fromarray(src).save(tmp_path / "b.png")
+    out = tmp_path / "r"
+    assert main(["refine", str(tmp_path / "b.png"), "--model", str(bright_st), "--out", str(out), "--save-crops",
+                 "--dtype", "fp32", "--no-merge", "--candidates", "2", "--min-gain", "0.05"]) == 0
+    rec = json.loads((out / "results.jsonl").read_text())
+    report = rec["report"]
+    assert len(report) == rec["regions_total"] == len(SQUARES)
+    for r in report:
+        assert len(r["scores"]) == len(r["seeds"]) == 2
+        assert r["accepted"] == (min(r["scores"]) < r["score_before"] - 0.05)
+    assert rec["regions"] == sum(r["accepted"] for r in report)
+    cands = sorted((out / "crops").glob("b_pass0_crop*_cand*_score*.png"))
+    assert len(cands) == 2 * len(SQUARES)
+    saved = json.loads((out / "crops" / "b_pass0_report.json").read_text())
+    assert [r["scores"] for r in saved] == [r["scores"] for r in report if r["pass_index"] == 0]
+    # --no-verify: every repaint is kept
+    out2 = tmp_path / "r2"
+    assert main(["refine", str(tmp_path / "b.png"), "--model", str(bright_st), "--out", str(out2), "--dtype", "fp32",
+                 "--no-merge", "--no-verify", "--min-gain", "0.99"]) == 0
+    rec2 = json.loads((out2 / "results.jsonl").read_text())
+    assert rec2["report"] and all(r["accepted"] for r in rec2["report"])
+
+
+def test_refine_rejects_out_of_range_candidates(tmp_path, bright_st, capsys):
+    Image.fromarray(squares_image()).save(tmp_path / "b.png")
+    code = main(["refine", str(tmp_path / "b.png"), "--model", str(bright_st), "--out", str(tmp_path / "o"),
+                 "--candidates", "9"])
+    assert code != 0 and "candidates must be between 1 and 8" in capsys.readouterr().err
+
+
 def test_help_runs_as_a_module():
     r = subprocess.run([sys.executable, "-m", "pal4vst", "detect", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--threshold" in r.stdout

@@ -66,25 +66,32 @@ def run(args: argparse.Namespace) -> int:
         save_image(np.concatenate([img, res.image], axis=1), args.out / f"{stem}_compare.jpg", quality=92)
         if args.save_crops:
             save_crops(args.out / "crops", stem, res)
-        regions = sum(len(z) for z in res.crops)
-        print(f"{path}: PAR {res.par_before:.4f} -> {res.par_after:.4f} ({regions} regions)", file=sys.stderr)
+        print(f"{path}: PAR {res.par_before:.4f} -> {res.par_after:.4f} ({res.accepted}/{res.regions} region "
+              f"repaints kept)", file=sys.stderr)
         return {"width": img.shape[1], "height": img.shape[0], "par_before": round(res.par_before, 6),
                 "par_after": round(res.par_after, 6), "pars": [round(p, 6) for p in res.pars], "passes": res.passes,
-                "regions": regions, "inpainter": args.inpainter}
+                "regions": res.accepted, "regions_total": res.regions, "detections": res.detections,
+                "inpainter": args.inpainter, "report": [r.to_dict() for r in res.report]}
 
     return each_image(args, "refine", OUTPUTS, work)
 
 
 def save_crops(folder: Path, stem: str, res) -> None:
-    """Each pass's crops, crop masks and records (JSON), for inspection or another inpainter."""
+    """Each pass's crops, crop masks, every candidate (its score in the name), the crop records
+    and the pass's report (JSON), for inspection or another inpainter."""
+    import json
+
     from ..files import atomic_write
     from ..images import save_image
     from ..render import mask_to_uint8
     from ..zoom.crops import records_to_json
 
-    for p, zc in enumerate(res.crops):
+    for p, (zc, cands) in enumerate(zip(res.crops, res.candidates)):
+        report = [r for r in res.report if r.pass_index == p]
         for k in range(len(zc)):
             save_image(zc.images[k], folder / f"{stem}_pass{p}_crop{k}.png")
             save_image(mask_to_uint8(zc.masks[k]), folder / f"{stem}_pass{p}_crop{k}_mask.png")
-        text = records_to_json(zc.records)
-        atomic_write(folder / f"{stem}_pass{p}_records.json", lambda tmp, t=text: tmp.write_text(t))
+            for j in range(len(cands)):
+                save_image(cands[j, k], folder / f"{stem}_pass{p}_crop{k}_cand{j}_score{report[k].scores[j]:.4f}.png")
+        for name, text in (("records", records_to_json(zc.records)), ("report", json.dumps([r.to_dict() for r in report]))):
+            atomic_write(folder / f"{stem}_pass{p}_{name}.json", lambda tmp, t=text: tmp.write_text(t))
