@@ -7,6 +7,8 @@ sampling ComfyUI's own (``nodes.InpaintModelConditioning`` / ``SetLatentNoiseMas
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 
@@ -14,7 +16,7 @@ from pal4vst.deps import check as check_requirements
 from pal4vst.settings import CropOptions, DetectOptions, PasteOptions, RefineOptions, RegionOptions, SamplingOptions
 
 from . import host
-from .inputs import widget, widgets
+from .inputs import options, widget, widgets
 from .model_node import CATEGORY
 from .tensors import image_batch_to_numpy, to_image_batch, to_mask_batch
 
@@ -40,18 +42,21 @@ class StepProgress:
 
 
 class ComfyInpainter:
-    """The core's ``Inpainter`` over a ComfyUI MODEL, VAE and conditioning: each crop is encoded
-    with its mask (an inpainting model gets InpaintModelConditioning's concat inputs, any model a
-    latent noise mask), sampled with ComfyUI's sampler, and decoded at the working size."""
+    """The core's candidate inpainter over a ComfyUI MODEL, VAE and conditioning: each crop is
+    encoded with its mask (an inpainting model gets InpaintModelConditioning's concat inputs, any
+    model a latent noise mask), its K candidates are sampled in one call as a batch of K latents
+    (candidate ``j`` with the noise of the core's seed rule), and decoded at the working size."""
 
-    def __init__(self, model, vae, positive, negative, seed: int, steps: int, cfg: float, sampler_name: str,
-                 scheduler: str, denoise: float) -> None:
+    def __init__(self, model, vae, positive, negative, sampling: SamplingOptions, sampler_name: str,
+                 scheduler: str) -> None:
         self.model, self.vae, self.positive, self.negative = model, vae, positive, negative
-        self.seed, self.steps, self.cfg, self.denoise = seed, steps, cfg, denoise
-        self.sampler_name, self.scheduler = sampler_name, scheduler
+        self.sampling, self.sampler_name, self.scheduler = sampling, sampler_name, scheduler
         self.inpaint_model = bool(getattr(getattr(model, "model", None), "concat_keys", ()))
         self.progress = StepProgress(model)
-        self.crops_done = 0
+
+    @property
+    def base_seed(self) -> int:
+        return self.sampling.seed
 
     def _encode(self, pixels: torch.Tensor, mask: torch.Tensor):
         import nodes
@@ -61,30 +66,36 @@ class ComfyInpainter:
         latent = nodes.SetLatentNoiseMask().set_mask(nodes.VAEEncode().encode(self.vae, pixels)[0], mask)[0]
         return self.positive, self.negative, latent
 
-    def _sample(self, positive, negative, latent: dict, seed: int) -> torch.Tensor:
+    def _sample(self, positive, negative, latent: dict, seeds: list[int]) -> torch.Tensor:
         import comfy.sample
 
         image = latent["samples"]
         if hasattr(comfy.sample, "fix_empty_latent_channels"):
             image = comfy.sample.fix_empty_latent_channels(self.model, image)
-        noise = comfy.sample.prepare_noise(image, seed, None)
-        return comfy.sample.sample(self.model, noise, self.steps, self.cfg, self.sampler_name, self.scheduler,
-                                   positive, negative, image, denoise=self.denoise, noise_mask=latent.get("noise_mask"),
-                                   callback=self.progress.callback, disable_pbar=True, seed=seed)
+        noise = torch.cat([comfy.sample.prepare_noise(image, seed, None) for seed in seeds])
+        batch = image.repeat(len(seeds), *([1] * (image.ndim - 1)))
+        s = self.sampling
+        return comfy.sample.sample(self.model, noise, s.steps, s.cfg, self.sampler_name, self.scheduler,
+                                   positive, negative, batch, denoise=s.denoise, noise_mask=latent.get("noise_mask"),
+                                   callback=self.progress.callback, disable_pbar=True, seed=seeds[0])
 
-    def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        self.progress.add(len(images) * self.steps)
-        out = np.empty_like(images)
+    def candidates(self, images: np.ndarray, masks: np.ndarray, count: int, first_crop: int) -> np.ndarray:
+        from pal4vst.zoom.verify import candidate_seed
+
+        self.progress.add(len(images) * self.sampling.steps)
+        out = np.empty((count, *images.shape), images.dtype)
         for i, (crop, mask) in enumerate(zip(images, masks)):
             host.check_interrupted()
             pixels = torch.from_numpy(np.ascontiguousarray(crop, np.float32))[None]
             positive, negative, latent = self._encode(pixels, torch.from_numpy(mask.astype(np.float32))[None])
-            samples = self._sample(positive, negative, latent, self.seed + self.crops_done)
-            self.crops_done += 1
-            decoded = self.vae.decode(samples)
-            decoded = decoded.reshape(-1, *decoded.shape[-3:])[0, ..., :3]  # video VAEs add a frame axis
-            out[i] = decoded.clamp(0, 1).cpu().numpy().astype(images.dtype)
+            seeds = [candidate_seed(self.base_seed, first_crop + i, j, count) for j in range(count)]
+            decoded = self.vae.decode(self._sample(positive, negative, latent, seeds))
+            decoded = decoded.reshape(-1, *decoded.shape[-3:])[..., :3]  # video VAEs add a frame axis
+            out[:, i] = decoded[:count].clamp(0, 1).cpu().numpy().astype(images.dtype)
         return out
+
+    def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        return self.candidates(images, masks, 1, 0)[0]
 
 
 def _preview(crops: list[np.ndarray]) -> torch.Tensor:
@@ -94,20 +105,27 @@ def _preview(crops: list[np.ndarray]) -> torch.Tensor:
 
 class PALDetailer:
     """Repairs each image's artifacts until its PAR is low enough: zoom-in inpainting with the
-    given model, repeated as the node decides."""
+    given model, each region's repaint judged by the detector (best of ``candidates``, kept only
+    where it is less broken than before), repeated as the node decides."""
 
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE", "MASK", "FLOAT", "FLOAT", "IMAGE", "IMAGE")
-    RETURN_NAMES = ("image", "mask", "par_before", "par_after", "crops_before", "crops_after")
-    OUTPUT_IS_LIST = (False, False, True, True, False, False)
-    OUTPUT_TOOLTIPS = ("the repaired images", "what was repaired (nothing outside it changed)",
+    RETURN_TYPES = ("IMAGE", "MASK", "FLOAT", "FLOAT", "IMAGE", "IMAGE", "STRING")
+    RETURN_NAMES = ("image", "mask", "par_before", "par_after", "crops_before", "crops_after", "report")
+    OUTPUT_IS_LIST = (False, False, True, True, False, False, False)
+    OUTPUT_TOOLTIPS = ("the repaired images", "the regions whose repaint was kept (nothing outside it changed)",
                        "PAR of each input image", "PAR of each repaired image",
-                       "every crop as sent to the sampler", "every crop as the sampler returned it")
+                       "every crop as sent to the sampler", "each crop's chosen candidate as the sampler returned it",
+                       "JSON: per image and region, its score before, each candidate's score and seed, the candidate "
+                       "chosen and whether it was accepted or reverted")
     FUNCTION = "detail"
     DESCRIPTION = ("Detects artifacts (PAL4VST), inpaints each region zoomed in (1.5x its size at the working size) "
-                   "with the given model, pastes it back and detects again, until PAR <= target_par or the passes are "
-                   "used up. Inpainting models are conditioned as InpaintModelConditioning does; any other model "
-                   "samples under a latent noise mask.")
+                   "with the given model, `candidates` times with different seeds, and lets the detector judge: each "
+                   "region keeps its least broken candidate only if it is less broken than before, else its own "
+                   "pixels. Pastes back and detects again, until PAR <= target_par or the passes are used up. "
+                   "Inpainting models are conditioned as InpaintModelConditioning does; any other model samples "
+                   "under a latent noise mask.")
+    SEARCH_ALIASES = ["fix artifacts", "fix hands", "fix faces", "detailer", "auto inpaint", "verified repair",
+                      "best of n", "quality"]
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:
@@ -131,36 +149,54 @@ class PALDetailer:
                 **widgets(RegionOptions, "grow", "min_area", "max_regions"),
                 "feather": widget(PasteOptions, "feather"),
                 **widgets(RefineOptions, "iterations", "target_par"),
-            }
+            },
+            # optional, so workflows saved before verification existed open and run unchanged
+            "optional": widgets(RefineOptions, "candidates", "verify", "min_gain"),
         }
 
-    def detail(self, image, pal_model, model, vae, positive, negative, seed, steps, cfg, sampler_name, scheduler,
-               denoise, threshold, context, work_size, grow, min_area, max_regions, feather, iterations, target_par):
+    def detail(self, image, pal_model, model, vae, positive, negative, seed, sampler_name, scheduler, **settings):
         check_requirements()
         from pal4vst.zoom.refine import refine
 
-        options = (RegionOptions(grow=grow, min_area=min_area, max_regions=max_regions, context=context),
-                   CropOptions(work_size=work_size), PasteOptions(feather=feather),
-                   RefineOptions(iterations=iterations, target_par=target_par))
-        inpainter = ComfyInpainter(model, vae, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise)
-        detector = pal_model.detector(threshold=threshold)
-        images, masks, before, after, sent, painted = [], [], [], [], [], []
+        settings = {name: value for name, value in settings.items() if value is not None}
+        sampling = options(SamplingOptions, settings, seed=seed)
+        opts = [options(cls, settings) for cls in (RegionOptions, CropOptions, PasteOptions, RefineOptions)]
+        inpainter = ComfyInpainter(model, vae, positive, negative, sampling, sampler_name, scheduler)
+        detector = pal_model.detector(threshold=settings["threshold"])
+        images, masks, before, after, sent, painted, report = [], [], [], [], [], [], []
+        crop = 0
         try:
-            for img in image_batch_to_numpy(image):
+            for index, img in enumerate(image_batch_to_numpy(image)):
                 host.check_interrupted()
-                res = refine(img, detector, inpainter, *options)
+                res = refine(img, detector, inpainter, *opts, first_crop=crop)
+                crop = res.next_crop
                 images.append(res.image)
                 masks.append(res.repaired.astype(np.float32))
                 before.append(res.par_before)
                 after.append(res.par_after)
+                report.append({"image": index, "par_before": round(res.par_before, 6),
+                               "par_after": round(res.par_after, 6), "regions": [r.to_dict() for r in res.report]})
                 for zc, done in zip(res.crops, res.painted):
                     sent.extend(zc.images)
                     painted.extend(done)
         finally:
             pal_model.offload()
-        summary = "\n".join(f"#{i}: PAR {b:.4f} -> {a:.4f}" for i, (b, a) in enumerate(zip(before, after)))
+        summary = "\n".join(_summary(r) for r in report)
         return {
             "ui": {"par": after, "text": [summary]},
             "result": (to_image_batch(images).to(image.dtype), to_mask_batch(masks), before, after, _preview(sent),
-                       _preview(painted)),
+                       _preview(painted), json.dumps(report)),
         }
+
+
+def _summary(image_report: dict) -> str:
+    """``#0: PAR 0.1200 -> 0.0300, 2/3 regions kept`` and a line per region."""
+    regions = image_report["regions"]
+    kept = sum(r["accepted"] for r in regions)
+    lines = [f"#{image_report['image']}: PAR {image_report['par_before']:.4f} -> {image_report['par_after']:.4f}, "
+             f"{kept}/{len(regions)} regions kept"]
+    for r in regions:
+        scores = " ".join(f"{s:.3f}" for s in r["scores"])
+        verdict = f"kept #{r['chosen']}" if r["accepted"] else "reverted"
+        lines.append(f"  pass {r['pass_index']} region {r['region']}: {r['score_before']:.3f} -> [{scores}] {verdict}")
+    return "\n".join(lines)

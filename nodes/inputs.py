@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pal4vst.options import declaration
+from pal4vst.options import declaration, declared
 
 
 def widget(cls: type, name: str) -> tuple[Any, dict[str, Any]]:
@@ -28,3 +28,9 @@ def widget(cls: type, name: str) -> tuple[Any, dict[str, Any]]:
 def widgets(cls: type, *names: str) -> dict[str, tuple[Any, dict[str, Any]]]:
     """:func:`widget` for several settings of ``cls``, in the order given."""
     return {name: widget(cls, name) for name in names}
+
+
+def options(cls: type, settings: dict[str, Any], **extra: Any) -> Any:
+    """The core option object ``cls`` from a node's inputs by name (those it does not declare are
+    left at their defaults), plus ``extra`` fields."""
+    return cls(**{name: settings[name] for name in declared(cls) if name in settings}, **extra)

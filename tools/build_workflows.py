@@ -158,6 +158,27 @@ WORKFLOWS: dict[str, tuple[str, dict]] = {
             "after": ("PreviewImage", (4, 2), {"images": ("detailer", 5)}),
         },
     ),
+    "10_pal_detailer_best_of_4_verified": (
+        "Verified repair: PAL Detailer inpaints every artifact region 4 times (4 seeds, one sampling call per region) "
+        "and the detector judges them. Each region keeps its least broken candidate, and only if PAL finds it less "
+        "broken than before; otherwise the region keeps its own pixels. The report lists every region: its score "
+        "before, the 4 candidates' scores, the one chosen, kept or reverted. Nothing outside kept regions changes.",
+        {
+            "image": ("LoadImage", (0, 0), {"image": "example.png"}),
+            "model": ("PALLoadModel", (0, 1), {"model": "unified"}),
+            "ckpt": ("CheckpointLoaderSimple", (0, 2), {"ckpt_name": "sd-v1-5-inpainting.ckpt"}),
+            "pos": ("CLIPTextEncode", (1, 2), {"text": "high quality, detailed, sharp", "clip": ("ckpt", 1)}),
+            "neg": ("CLIPTextEncode", (1, 3), {"text": NEG, "clip": ("ckpt", 1)}),
+            "detailer": ("PALDetailer", (2, 0), {"image": ("image", 0), "pal_model": ("model", 0), "model": ("ckpt", 0),
+                                                 "vae": ("ckpt", 2), "positive": ("pos", 0), "negative": ("neg", 0),
+                                                 "seed": 7, "steps": 25, "scheduler": "normal", "denoise": 0.75,
+                                                 "iterations": 2, "candidates": 4, "verify": True, "min_gain": 0.0}),
+            "save": ("SaveImage", (3, 0), {"images": ("detailer", 0), "filename_prefix": "pal4vst_verified"}),
+            "mask_img": ("MaskToImage", (3, 1), {"mask": ("detailer", 1)}),
+            "mask_preview": ("PreviewImage", (4, 1), {"images": ("mask_img", 0)}),
+            "report": ("PreviewAny", (3, 2), {"source": ("detailer", 6)}),
+        },
+    ),
     "08_any_mask_multi_region_inpaint": (
         "Inpaint several regions of one image separately and get one image back: paint the regions in the mask "
         "editor (right-click the image, Open in MaskEditor), or feed any MASK. Each region is zoomed to 512x512, all "
