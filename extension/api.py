@@ -179,7 +179,8 @@ def register_routes(app: FastAPI, services: Services, inpainter_factory: Optiona
         except Exception as e:  # noqa: BLE001 - e.g. the webui has no SD model loaded
             raise HTTPException(503, f"inpainting failed: {type(e).__name__}: {e}") from None
         return plain({"image": encode_png(res.image), "mask": encode_png(res.mask), "par_before": res.par_before,
-                      "par_after": res.par_after, "regions": res.regions})
+                      "par_after": res.par_after, "regions": res.regions, "regions_total": len(res.report),
+                      "report": res.report_dicts()})
 
 
 class AlwaysOnArgsValidator:

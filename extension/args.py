@@ -28,7 +28,7 @@ class ArgsError(ValueError):
 class PALArgs:
     """Settings of one auto-fix run. Each core setting reuses the core's declaration
     (:mod:`pal4vst.settings`); four belong to the webui alone. The field order is the positional
-    order of ``alwayson_scripts`` args and must not change."""
+    order of ``alwayson_scripts`` args and must not change: new fields go last."""
 
     enabled: bool = option(False, "fix the artifacts of every generated image", label="Enable")
     model: str = same_as(ModelSource, "model")
@@ -51,6 +51,9 @@ class PALArgs:
     iterations: int = same_as(RefineOptions, "iterations")
     target_par: float = same_as(RefineOptions, "target_par")
     skip_img2img: bool = option(False, "do not fix images made in img2img", label="Skip in img2img")
+    candidates: int = same_as(RefineOptions, "candidates")
+    verify: bool = same_as(RefineOptions, "verify")
+    min_gain: float = same_as(RefineOptions, "min_gain")
 
     @classmethod
     def names(cls) -> list[str]:

@@ -31,14 +31,26 @@ def detect_image(services: Services, model: str, image: Image.Image | None, thre
     return Image.fromarray(overlay(rgb, det.mask, det.prob)), mask, text
 
 
+REPORT_COLUMNS = ["pass", "region", "box (x0, y0, x1, y1)", "score before", "candidate scores", "chosen", "verdict"]
+
+
+def report_rows(report) -> list[list]:
+    """The per-region report as table rows (:data:`REPORT_COLUMNS`)."""
+    return [[r.pass_index, r.region, ", ".join(map(str, r.bbox)), round(r.score_before, 4),
+             " ".join(f"{s:.4f}" for s in r.scores), r.chosen, "kept" if r.accepted else "reverted"] for r in report]
+
+
 def fix_image(services: Services, args: PALArgs, image: Image.Image | None, inpainter):
-    """``(before, after, repaired mask, summary)`` for the tab's Fix button."""
+    """``(before, after, repaired mask, summary, report rows)`` for the tab's Fix button."""
     if image is None:
         raise ValueError("upload an image first")
     res = auto_fix(image.convert("RGB"), args, services.detector(args.model, threshold=args.threshold), inpainter)
-    text = (f"PAR {res.par_before:.4f} -> {res.par_after:.4f}, {res.regions} region(s) repaired"
-            if res.changed else f"PAR {res.par_before:.4f}: nothing to repair")
-    return image, res.image, res.mask, text
+    if not res.report:
+        text = f"PAR {res.par_before:.4f}: nothing to repair"
+    else:
+        text = (f"PAR {res.par_before:.4f} -> {res.par_after:.4f}; {res.regions} of {len(res.report)} region "
+                f"repaint(s) kept, the others reverted (the detector found them no better)")
+    return image, res.image, res.mask, text, report_rows(res.report)
 
 
 def score_folder(services: Services, model: str, folder: str, threshold: float,

@@ -33,18 +33,22 @@ def _filtered_scripts(p):
 
 
 class WebuiInpainter:
-    """The core's ``Inpainter`` protocol over ``StableDiffusionProcessingImg2Img``."""
+    """The core's candidate inpainter over ``StableDiffusionProcessingImg2Img``: the K candidates
+    of a crop are one img2img job of batch size K, whose seeds the webui numbers ``seed + j``,
+    which is the core's seed rule (:func:`pal4vst.zoom.verify.candidate_seed`)."""
 
     def __init__(self, p, args: PALArgs) -> None:
         self.p = p
         self.args = args
-        self.calls = 0
 
-    def _job(self, crop: Image.Image, mask: Image.Image, index: int):
+    @property
+    def base_seed(self) -> int:
+        return int(getattr(self.p, "seed", -1)) if self.args.seed < 0 else self.args.seed
+
+    def _job(self, crop: Image.Image, mask: Image.Image, seed: int, count: int):
         from modules.processing import StableDiffusionProcessingImg2Img
 
         p, a = self.p, self.args
-        seed = (int(getattr(p, "seed", -1)) + index) if a.seed < 0 else a.seed + index
         i2i = StableDiffusionProcessingImg2Img(
             init_images=[crop], mask=mask, mask_blur=a.mask_blur, inpainting_fill=1, inpaint_full_res=False,
             denoising_strength=a.denoise, resize_mode=0, inpainting_mask_invert=0,
@@ -52,7 +56,7 @@ class WebuiInpainter:
             outpath_grids=getattr(p, "outpath_grids", None),
             prompt=a.prompt or getattr(p, "prompt", ""), negative_prompt=a.negative_prompt or getattr(p, "negative_prompt", ""),
             styles=[], seed=seed, subseed=-1, subseed_strength=0, sampler_name=a.sampler or getattr(p, "sampler_name", None),
-            scheduler=getattr(p, "scheduler", None), batch_size=1, n_iter=1, steps=a.steps, cfg_scale=a.cfg,
+            scheduler=getattr(p, "scheduler", None), batch_size=count, n_iter=1, steps=a.steps, cfg_scale=a.cfg,
             width=a.work_size, height=a.work_size, do_not_save_samples=True, do_not_save_grid=True,
             override_settings={}, extra_generation_params={},
         )
@@ -60,27 +64,34 @@ class WebuiInpainter:
         setattr(i2i, INNER_FLAG, True)
         return i2i
 
-    def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    def candidates(self, images: np.ndarray, masks: np.ndarray, count: int, first_crop: int) -> np.ndarray:
         from modules import shared
         from modules.processing import process_images
 
-        out = np.array(images, copy=True)
+        from pal4vst.zoom.verify import candidate_seed
+
+        out = np.repeat(np.asarray(images)[None], count, axis=0)  # an interrupted job leaves crops unchanged
         for i, (crop, m) in enumerate(zip(images, masks)):
             if shared.state.interrupted or shared.state.skipped:
                 break
-            job = self._job(Image.fromarray(crop), Image.fromarray(mask_to_uint8(m)), self.calls)
-            self.calls += 1
+            seed = candidate_seed(self.base_seed, first_crop + i, 0, count)
+            job = self._job(Image.fromarray(crop), Image.fromarray(mask_to_uint8(m)), seed, count)
             try:
                 processed = process_images(job)
             finally:
                 job.close()
-            if not processed.images:
-                raise RuntimeError("the webui's img2img returned no image (is an SD model loaded?)")
-            res = processed.images[0].convert("RGB")
-            if res.size != (crop.shape[1], crop.shape[0]):
-                res = res.resize((crop.shape[1], crop.shape[0]), Image.LANCZOS)
-            out[i] = np.asarray(res)
+            made = processed.images[getattr(processed, "index_of_first_image", 0):][:count]
+            if len(made) < count:
+                raise RuntimeError(f"the webui's img2img returned {len(made)} of {count} images (is an SD model loaded?)")
+            for j, pic in enumerate(made):
+                res = pic.convert("RGB")
+                if res.size != (crop.shape[1], crop.shape[0]):
+                    res = res.resize((crop.shape[1], crop.shape[0]), Image.LANCZOS)
+                out[j, i] = np.asarray(res)
         return out
+
+    def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        return self.candidates(images, masks, 1, 0)[0]
 
 
 def standalone_inpainter(args: PALArgs) -> WebuiInpainter:

@@ -82,6 +82,8 @@ class PAL4VSTScript(scripts.Script):
             with gr.Row():
                 threshold, min_par, target_par, iterations = _row("threshold", "min_par", "target_par", "iterations")
             with gr.Row():
+                candidates, verify, min_gain = _row("candidates", "verify", "min_gain")
+            with gr.Row():
                 grow, min_area, max_regions = _row("grow", "min_area", "max_regions")
             with gr.Row():
                 context, work_size, feather, mask_blur = _row("context", "work_size", "feather", "mask_blur")
@@ -95,7 +97,7 @@ class PAL4VSTScript(scripts.Script):
                      max_regions=max_regions, context=context, work_size=work_size, min_par=min_par, prompt=prompt,
                      negative_prompt=negative_prompt, denoise=denoise, steps=steps, cfg=cfg, sampler=sampler,
                      mask_blur=mask_blur, feather=feather, seed=seed, iterations=iterations, target_par=target_par,
-                     skip_img2img=skip_img2img)
+                     skip_img2img=skip_img2img, candidates=candidates, verify=verify, min_gain=min_gain)
         self.infotext_fields = [(enabled, lambda params: infotext_key("model") in params)]
         self.infotext_fields += [(comps[n], infotext_key(n)) for n in PALArgs.names() if n != "enabled"]
         self.paste_field_names = [infotext_key(n) for n in PALArgs.names() if n != "enabled"]

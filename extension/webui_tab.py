@@ -6,7 +6,7 @@ import gradio as gr
 
 from .args import ArgsError, PALArgs
 from .controls import build
-from .tab import detect_image, fix_image, score_folder
+from .tab import REPORT_COLUMNS, detect_image, fix_image, score_folder
 
 
 def _safe(fn):
@@ -35,6 +35,9 @@ def build_tab(services, default_model):
                             fix_btn = gr.Button("Fix (zoom-in inpaint)")
                         with gr.Row():
                             denoise, work_size = build(gr, "denoise"), build(gr, "work_size")
+                        with gr.Row():
+                            candidates, min_gain = build(gr, "candidates"), build(gr, "min_gain")
+                            verify = build(gr, "verify")
                         prompt = build(gr, "prompt")
                     with gr.Column():
                         summary = gr.Textbox(label="Result", interactive=False)
@@ -42,6 +45,8 @@ def build_tab(services, default_model):
                         mask = gr.Image(label="Mask", type="pil", interactive=False, elem_id="pal4vst_mask")
                         after = gr.Image(label="Fixed", type="pil", interactive=False, elem_id="pal4vst_after")
                         _send_buttons(after)
+                        report = gr.Dataframe(headers=REPORT_COLUMNS, label="Each region's repair, as the detector "
+                                              "judged it", interactive=False, elem_id="pal4vst_report")
             with gr.Tab("Score a folder"):
                 folder = gr.Textbox(label="Folder", placeholder="/path/to/images")
                 score_btn = gr.Button("Rank by PAR", variant="primary")
@@ -52,14 +57,15 @@ def build_tab(services, default_model):
         detect_btn.click(_safe(lambda m, img, t: detect_image(services(), m, img, t)),
                          inputs=[model, image, threshold], outputs=[overlay, mask, summary])
 
-        def do_fix(m, img, t, dn, ws, pr):
+        def do_fix(m, img, t, dn, ws, pr, k, v, g):
             args = PALArgs.parse({"enabled": True, "model": m, "threshold": t, "denoise": dn, "work_size": int(ws),
-                                  "prompt": pr})
-            _, fixed, repaired, text = fix_image(services(), args, img, standalone_inpainter(args))
-            return fixed, repaired, text
+                                  "prompt": pr, "candidates": int(k), "verify": v, "min_gain": g})
+            _, fixed, repaired, text, rows = fix_image(services(), args, img, standalone_inpainter(args))
+            return fixed, repaired, text, rows
 
-        fix_btn.click(_safe(do_fix), inputs=[model, image, threshold, denoise, work_size, prompt],
-                      outputs=[after, mask, summary])
+        fix_btn.click(_safe(do_fix), inputs=[model, image, threshold, denoise, work_size, prompt, candidates, verify,
+                                             min_gain],
+                      outputs=[after, mask, summary, report])
 
         def do_score(m, f, t, progress=gr.Progress()):
             return score_folder(services(), m, f, t, progress=progress.tqdm)

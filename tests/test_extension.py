@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, SQUARES, square_mask, squares_image, synthetic_image
+from conftest import A, FAR_B, FAR_WIDTH, ROOT, SQUARES, KnownCandidates, square_mask, squares_image, synthetic_image, two_squares
 
 spec = importlib.util.spec_from_file_location("pal4vst_extension", ROOT / "extension" / "__init__.py",
                                               submodule_search_locations=[str(ROOT / "extension")])
@@ -96,9 +96,21 @@ def test_auto_fix_changes_only_the_repaired_mask(services):
     src, out = np.asarray(img), np.asarray(res.image)
     m = np.asarray(res.mask) > 0
     assert out.shape == src.shape and np.array_equal(out[~m], src[~m])
-    assert res.changed and res.regions >= 1
+    assert res.report and res.changed == (res.regions >= 1)
     info = res.infotext()
     assert set(info) == {"PAL4VST PAR before", "PAL4VST PAR after", "PAL4VST regions"}
+    assert info["PAL4VST regions"] == f"{res.regions}/{len(res.report)}"
+
+
+def test_auto_fix_keeps_only_the_regions_the_detector_finds_better(services):
+    """The known-candidates case: A takes candidate 1, B keeps its pixels; the infotext counts."""
+    img, B = two_squares(w=FAR_WIDTH, b=FAR_B), FAR_B
+    args = PALArgs.parse({"enabled": True, "model": "bright.safetensors", "candidates": 2, "work_size": 64})
+    res = auto_fix(Image.fromarray(img), args, services.detector(args.model), KnownCandidates())
+    assert len(res.report) == 2 and res.infotext()["PAL4VST regions"] == "1/2"
+    out = np.asarray(res.image)
+    assert out[(A[0] + A[2]) // 2, (A[1] + A[3]) // 2].max() <= 30
+    assert np.array_equal(out[B[0]:B[2], B[1]:B[3]], img[B[0]:B[2], B[1]:B[3]])
 
 
 def test_min_par_leaves_clean_images_alone(services):
@@ -123,8 +135,10 @@ def test_tab_detect_fix_and_folder(services, tmp_path):
     ov, mask, text = detect_image(services, "tiny.safetensors", img, 0.5)
     assert ov.size == mask.size == (80, 80) and text.startswith("PAR")
     args = PALArgs.parse({"enabled": True, "model": "tiny.safetensors", "work_size": 64})
-    before, after, repaired, text = fix_image(services, args, img, OpenCVInpainter())
-    assert after.size == (80, 80) and "region(s) repaired" in text and np.asarray(repaired).any()
+    before, after, repaired, text, rows = fix_image(services, args, img, OpenCVInpainter())
+    assert after.size == (80, 80) and rows and "region repaint(s) kept" in text
+    assert [r[-1] for r in rows].count("kept") == int(text.split("; ")[1].split()[0])
+    assert np.asarray(repaired).any() == ("kept" in [r[-1] for r in rows])
     folder = tmp_path / "imgs"
     folder.mkdir()
     for i in range(3):
@@ -222,6 +236,35 @@ def test_api_score_and_refine(client):
     assert np.array_equal(fixed[~mask], dirty[~mask])
     r = client.post("/pal4vst/v1/refine", json={"image": _b64(dirty), "args": {"model": "bright.safetensors"}})
     assert r.status_code == 503 and "opencv" in r.json()["detail"]
+
+
+def test_api_refine_answers_the_report(services):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from pal4vst_extension.api import register_routes
+
+    made = []
+
+    def factory(args):
+        made.append(args)
+        return KnownCandidates()
+
+    app = FastAPI()
+    register_routes(app, services, inpainter_factory=factory)
+    img, B = two_squares(w=FAR_WIDTH, b=FAR_B), FAR_B
+    r = TestClient(app).post("/pal4vst/v1/refine", json={"image": _b64(img), "args": {
+        "model": "bright.safetensors", "candidates": 2, "work_size": 64}})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert made and made[0].candidates == 2 and made[0].verify
+    assert body["regions"] == 1 and body["regions_total"] == 2 and len(body["report"]) == 2
+    verdicts = sorted((e["bbox"][0] < 200, e["accepted"], e["chosen"]) for e in body["report"])
+    assert verdicts == [(False, False, 0), (True, True, 1)]  # B reverted, A kept candidate 1
+    fixed = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["image"]))))
+    assert np.array_equal(fixed[B[0]:B[2], B[1]:B[3]], img[B[0]:B[2], B[1]:B[3]])
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["mask"])))) > 0
+    assert mask.any() and np.array_equal(fixed[~mask], img[~mask]) and not mask[B[0]:B[2], B[1]:B[3]].any()
 
 
 def test_plain_turns_numpy_into_json_types():

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, SQUARES, squares_image
+from conftest import FAR_B, FAR_WIDTH, ROOT, SQUARES, squares_image, two_squares
 from pal4vst.testing import bright_checkpoint
 
 FORGE = os.environ.get("FORGE_DIR")
@@ -125,7 +125,7 @@ def test_refine_with_opencv_changes_only_the_mask(forge):
                                                       "args": {"model": "bright.safetensors", "work_size": 128}})
     assert status == 200, body
     out, mask = _image(body["image"]), _image(body["mask"])[..., 0] > 0
-    assert body["regions"] >= 1 and mask.any()
+    assert body["report"] and body["regions"] == sum(r["accepted"] for r in body["report"]) >= 1 and mask.any()
     assert np.array_equal(out[~mask], img[~mask]) and (out[mask] != img[mask]).any()
 
 
@@ -144,15 +144,22 @@ def test_extension_tab_and_script_are_listed(forge):
 
 
 @needs_sd
-def test_alwayson_autofix_runs_in_txt2img(forge):
+@pytest.mark.parametrize("candidates", [1, 2])
+def test_alwayson_autofix_runs_in_txt2img(forge, candidates):
     url, _ = forge
     base = {"prompt": "a photo of a cat", "steps": 1, "width": 256, "height": 256, "seed": 7, "sampler_name": "Euler"}
-    args = {"model": "bright.safetensors", "work_size": 256, "max_regions": 1, "steps": 1, "denoise": 0.6}
+    args = {"model": "bright.safetensors", "work_size": 256, "max_regions": 1, "steps": 1, "denoise": 0.6,
+            "candidates": candidates}
     status, body = _call(f"{url}/sdapi/v1/txt2img", {**base, "alwayson_scripts": {"PAL4VST": {"args": [True, args]}}})
     assert status == 200, body
     info = json.loads(body["info"])["infotexts"][0]
-    assert "PAL4VST PAR before:" in info and "PAL4VST PAR after:" in info and "PAL4VST regions: 1" in info
+    assert "PAL4VST PAR before:" in info and "PAL4VST PAR after:" in info
+    regions = info.split("PAL4VST regions: ")[1].split(",")[0]
+    kept, total = map(int, regions.split("/"))
+    assert total == 1 and kept in (0, 1), info
+    assert ("PAL4VST candidates: 2" in info) == (candidates == 2)
     assert _image(body["images"][0]).shape == (256, 256, 3)
+    print(info)
 
 
 @needs_sd
@@ -163,7 +170,35 @@ def test_refine_through_forges_img2img_changes_only_the_mask(forge):
     status, body = _call(f"{url}/pal4vst/v1/refine", {"image": _b64(img), "inpainter": "webui", "args": args})
     assert status == 200, body
     out, mask = _image(body["image"]), _image(body["mask"])[..., 0] > 0
-    assert body["regions"] >= 1 and mask.any()
+    assert body["report"] and body["regions"] == sum(r["accepted"] for r in body["report"])
     changed = (out != img).any(-1)
-    assert changed.sum() > 0.5 * mask.sum()  # Forge's img2img painted the regions...
-    assert not (changed & ~mask).any()  # ...and nothing else
+    assert not (changed & ~mask).any()  # nothing outside the kept regions changed
+    if body["regions"]:
+        assert changed.sum() > 0.5 * mask.sum()  # Forge's img2img painted the kept regions
+
+
+@needs_sd
+def test_refine_with_two_candidates_reports_and_reverts(forge):
+    """Two regions, two candidates each (one img2img job of batch 2 per crop): the report has both
+    with two scores and consecutive seeds; a reverted region keeps its pixels; min_gain 1 reverts
+    all (the image comes back as it was)."""
+    url, _ = forge
+    img = two_squares(w=FAR_WIDTH, b=FAR_B)
+    for extra in ({}, {"min_gain": 1.0}):
+        args = {"model": "bright.safetensors", "work_size": 256, "steps": 1, "denoise": 0.6, "seed": 3,
+                "candidates": 2, **extra}
+        status, body = _call(f"{url}/pal4vst/v1/refine", {"image": _b64(img), "inpainter": "webui", "args": args})
+        assert status == 200, body
+        out, mask = _image(body["image"]), _image(body["mask"])[..., 0] > 0
+        report = body["report"]
+        assert len(report) == body["regions_total"] == 2
+        changed = (out != img).any(-1)
+        assert not (changed & ~mask).any()
+        for r in report:
+            assert len(r["scores"]) == 2 and r["seeds"] == [r["seeds"][0], r["seeds"][0] + 1]
+            x0, y0, x1, y1 = r["bbox"]
+            if not r["accepted"]:
+                assert not changed[y0:y1, x0:x1].any()
+        if extra:
+            assert body["regions"] == 0 and not changed.any()
+        print(extra, [(round(r["score_before"], 3), r["scores"], r["accepted"]) for r in report])
