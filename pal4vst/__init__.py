@@ -27,7 +27,8 @@ _EXPORTS = {
     "resolve": "model.weights", "WeightsNotFound": "model.weights",
     "par": "scoring.par", "rank": "scoring.par", "best_index": "scoring.par",
     "find_regions": "zoom.regions", "zoom_crops": "zoom.crops", "CropRecord": "zoom.crops",
-    "composite": "zoom.composite", "refine": "zoom.refine",
+    "composite": "zoom.composite", "refine": "zoom.refine", "RefineResult": "zoom.refine",
+    "RegionReport": "zoom.verify", "candidate_seed": "zoom.verify",
     "OpenCVInpainter": "zoom.inpaint", "DiffusersInpainter": "zoom.inpaint",
 }
 __all__ = ["__version__", *_EXPORTS]
