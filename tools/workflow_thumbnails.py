@@ -3,6 +3,10 @@ node types it does not know and errors the page logs while loading, and write th
 thumbnail (``example_workflows/NAME.jpg``) from a screenshot of the canvas.
 
     python tools/workflow_thumbnails.py --url http://127.0.0.1:8188 [--check-only] [--only 07]
+    python tools/workflow_thumbnails.py --check-only --files tests/fixtures/workflows/07_saved_before_verification.json
+
+A workflow saved before a node gained inputs must load with every saved value in place; the
+widgets added since are listed with the values the front-end gave them (their defaults).
 
 Dev-only: needs ``pip install playwright`` and a system Chromium (``apt-get install chromium``;
 no browser is downloaded). Start ComfyUI with every pack the workflows use (Impact Pack,
@@ -30,6 +34,7 @@ def main() -> int:
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--check-only", action="store_true", help="report, write no thumbnail")
     ap.add_argument("--only", default="", help="only workflows whose name starts with this")
+    ap.add_argument("--files", nargs="*", type=Path, default=None, help="check these workflow files instead")
     args = ap.parse_args()
 
     from PIL import Image
@@ -37,7 +42,7 @@ def main() -> int:
 
     with urllib.request.urlopen(f"{args.url}/object_info") as r:
         known = set(json.load(r))
-    files = sorted(f for f in WORKFLOWS.glob("*.json") if f.name.startswith(args.only))
+    files = args.files or sorted(f for f in WORKFLOWS.glob("*.json") if f.name.startswith(args.only))
     problems = 0
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_FLAGS)
@@ -63,13 +68,17 @@ def main() -> int:
             page.remove_listener("console", listener)
             missing = sorted({n["type"] for n in data["nodes"]} - known)
             want = {n["id"]: n.get("widgets_values", []) for n in data["nodes"]}
-            changed = [f"{n['type']} {n.get('widgets_values')} != {want.get(n['id'])}" for n in loaded
-                       if n.get("widgets_values", []) != want.get(n["id"])]
+            got = {n["id"]: n.get("widgets_values", []) for n in loaded}
+            changed = [f"{n['type']} {got[n['id']]} != {want.get(n['id'])}" for n in loaded
+                       if got[n["id"]][:len(want.get(n["id"], []))] != want.get(n["id"])]
+            added = [f"{n['type']} +{got[n['id']][len(want.get(n['id'], [])):]}" for n in loaded
+                     if len(got[n["id"]]) > len(want.get(n["id"], []))]
             ok = not missing and not changed and len(loaded) == len(data["nodes"])
             problems += not ok
             print(f"{f.stem}: {len(loaded)}/{len(data['nodes'])} nodes loaded, "
                   f"{'widget values as saved' if not changed else 'widget values differ: ' + '; '.join(changed)}"
                   + (f", missing {', '.join(missing)}" if missing else "")
+                  + (f"; widgets added since it was saved: {'; '.join(added)}" if added else "")
                   + (f"; the page logged {len(errors)} error(s): {errors[0].splitlines()[0]}" if errors else ""))
             if args.check_only:
                 continue
@@ -78,7 +87,7 @@ def main() -> int:
             page.wait_for_timeout(500)
             shot = Image.open(io.BytesIO(page.locator("#graph-canvas").screenshot()))
             shot = shot.convert("RGB").resize((WIDTH, round(shot.height * WIDTH / shot.width)), Image.LANCZOS)
-            shot.save(f.with_suffix(".jpg"), quality=85)
+            shot.save(WORKFLOWS / f"{f.stem}.jpg", quality=85)
         browser.close()
     return 1 if problems else 0
 
