@@ -31,13 +31,15 @@ def detect_image(services: Services, model: str, image: Image.Image | None, thre
     return Image.fromarray(overlay(rgb, det.mask, det.prob)), mask, text
 
 
-REPORT_COLUMNS = ["pass", "region", "box (x0, y0, x1, y1)", "score before", "candidate scores", "chosen", "verdict"]
+REPORT_COLUMNS = ["pass", "region", "box", "before", "candidates", "verdict"]
 
 
 def report_rows(report) -> list[list]:
-    """The per-region report as table rows (:data:`REPORT_COLUMNS`)."""
-    return [[r.pass_index, r.region, ", ".join(map(str, r.bbox)), round(r.score_before, 4),
-             " ".join(f"{s:.4f}" for s in r.scores), r.chosen, "kept" if r.accepted else "reverted"] for r in report]
+    """The per-region report as table rows (:data:`REPORT_COLUMNS`): scores are mean artifact
+    probabilities; the verdict names the candidate kept."""
+    return [[r.pass_index, r.region, "{},{}-{},{}".format(*r.bbox), f"{r.score_before:.3f}",
+             " ".join(f"{s:.3f}" for s in r.scores), f"kept #{r.chosen}" if r.accepted else "reverted"]
+            for r in report]
 
 
 def fix_image(services: Services, args: PALArgs, image: Image.Image | None, inpainter):

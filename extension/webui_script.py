@@ -8,6 +8,7 @@ UI code sticks to what gradio 3.41 (A1111 1.10) and gradio 4.40 (Forge) both acc
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
@@ -20,6 +21,7 @@ from .args import SCRIPT_TITLE, ArgsError, PALArgs, infotext_key
 from .controls import build
 from .pipeline import auto_fix
 from .services import Services
+from .ui_config import TAB, TAB_MODEL_LABEL, refresh
 from .webui_inpaint import INNER_FLAG, WebuiInpainter
 
 log = logging.getLogger("pal4vst")
@@ -62,6 +64,35 @@ def _row(*names: str) -> list:
     return [build(gr, n) for n in names]
 
 
+ACCORDION_LABEL = "PAL4VST: fix artifacts"
+
+
+@contextmanager
+def _accordion(tab: str):
+    """The accordion, its enable checkbox in the header where the webui has ``InputAccordion``
+    (A1111 1.7+, Forge), as FreeU, SAG and ADetailer do; else a plain accordion (yields None)."""
+    try:
+        from modules.ui_components import InputAccordion
+    except ImportError:
+        InputAccordion = None
+    if InputAccordion is None:
+        with gr.Accordion(ACCORDION_LABEL, open=False, elem_id=f"pal4vst_{tab}"):
+            yield None
+        return
+    with InputAccordion(declaration(PALArgs, "enabled").default, label=ACCORDION_LABEL,
+                        elem_id=f"pal4vst_{tab}") as enabled:
+        yield enabled
+
+
+def _model_dropdown(choices: list[str], label: str | None = None):
+    """A model dropdown that opens on Settings → PAL4VST → Default model on every start: the
+    webui neither saves it to nor restores it from ui-config.json."""
+    dropdown = gr.Dropdown(label=label or declaration(PALArgs, "model").label, choices=choices,
+                           value=default_model())
+    dropdown.do_not_save_to_config = True
+    return dropdown
+
+
 class PAL4VSTScript(scripts.Script):
     """Finds the broken regions after generation and re-inpaints each one zoomed in."""
 
@@ -73,12 +104,12 @@ class PAL4VSTScript(scripts.Script):
 
     def ui(self, is_img2img):
         tab = "img2img" if is_img2img else "txt2img"
-        with gr.Accordion("PAL4VST: fix artifacts", open=False, elem_id=f"pal4vst_{tab}"):
+        with _accordion(tab) as enabled:
             with gr.Row():
-                enabled = build(gr, "enabled", elem_id=f"pal4vst_{tab}_enabled")
+                if enabled is None:  # a webui without InputAccordion (A1111 1.6 and older)
+                    enabled = build(gr, "enabled", elem_id=f"pal4vst_{tab}_enabled")
                 skip_img2img = build(gr, "skip_img2img", visible=is_img2img)
-                model = gr.Dropdown(label=declaration(PALArgs, "model").label, choices=services().model_choices(),
-                                    value=default_model())
+                model = _model_dropdown(services().model_choices())
             with gr.Row():
                 threshold, min_par, target_par, iterations = _row("threshold", "min_par", "target_par", "iterations")
             with gr.Row():
@@ -148,9 +179,24 @@ def on_app_started(_demo, app) -> None:
 def on_ui_tabs():
     from .webui_tab import build_tab
 
-    return [(build_tab(services, default_model), "PAL4VST", "pal4vst_tab")]
+    return [(build_tab(services, lambda: _model_dropdown(services().model_choices(), TAB_MODEL_LABEL)), "PAL4VST", TAB)]
+
+
+def on_before_ui() -> None:
+    """Drop ui-config.json entries of our controls that a declaration no longer allows (see
+    :mod:`extension.ui_config`), before the webui reads the file."""
+    from modules import shared as webui_shared
+
+    path = getattr(getattr(webui_shared, "cmd_opts", None), "ui_config_file", None)
+    if path:
+        removed = refresh(path)
+        if removed:
+            log.warning("PAL4VST: %d setting(s) in %s were saved by an older version and no longer fit its ranges; "
+                        "the current defaults are used instead (%s)", len(removed), path, ", ".join(removed[:4]))
 
 
 script_callbacks.on_ui_settings(on_ui_settings)
+if hasattr(script_callbacks, "on_before_ui"):
+    script_callbacks.on_before_ui(on_before_ui)
 script_callbacks.on_app_started(on_app_started)
 script_callbacks.on_ui_tabs(on_ui_tabs)

@@ -18,12 +18,13 @@ def _safe(fn):
     return run
 
 
-def build_tab(services, default_model):
+def build_tab(services, model_dropdown):
+    """The tab; ``model_dropdown()`` makes its model control (one that follows the Setting)."""
     from .webui_inpaint import standalone_inpainter
 
     with gr.Blocks(analytics_enabled=False) as tab:
         with gr.Row():
-            model = gr.Dropdown(label="Model", choices=services().model_choices(), value=default_model())
+            model = model_dropdown()
             threshold = build(gr, "threshold")
         with gr.Tabs():
             with gr.Tab("Detect and fix"):

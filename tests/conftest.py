@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +127,25 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not present (only on development machines)")
     return SHARED
+
+
+EXTENSION = "pal4vst_extension"
+
+
+def load_extension(fresh: bool = False):
+    """The webui extension's package (``extension/``) under the name ``scripts/pal4vst.py`` gives
+    it, with its submodules imported; ``fresh`` drops an earlier import (tests that stub the
+    webui's modules first)."""
+    if fresh:
+        for name in [m for m in sys.modules if m == EXTENSION or m.startswith(EXTENSION + ".")]:
+            del sys.modules[name]
+    if EXTENSION not in sys.modules:
+        spec = importlib.util.spec_from_file_location(EXTENSION, ROOT / "extension" / "__init__.py",
+                                                      submodule_search_locations=[str(ROOT / "extension")])
+        pkg = importlib.util.module_from_spec(spec)
+        sys.modules[EXTENSION] = pkg
+        spec.loader.exec_module(pkg)
+    pkg = sys.modules[EXTENSION]
+    for sub in ("args", "controls", "pipeline", "services", "tab", "api", "ui_config"):
+        importlib.import_module(f"{EXTENSION}.{sub}")
+    return pkg

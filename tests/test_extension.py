@@ -4,22 +4,16 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import json
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import A, FAR_B, FAR_WIDTH, ROOT, SQUARES, KnownCandidates, square_mask, squares_image, synthetic_image, two_squares
+from conftest import A, FAR_B, FAR_WIDTH, load_extension, SQUARES, KnownCandidates, square_mask, squares_image, synthetic_image, two_squares
 
-spec = importlib.util.spec_from_file_location("pal4vst_extension", ROOT / "extension" / "__init__.py",
-                                              submodule_search_locations=[str(ROOT / "extension")])
-ext = importlib.util.module_from_spec(spec)
-sys.modules["pal4vst_extension"] = ext
-spec.loader.exec_module(ext)
+ext = load_extension()
 
 from pal4vst_extension.args import ArgsError, PALArgs  # noqa: E402
 from pal4vst_extension.pipeline import auto_fix  # noqa: E402
@@ -137,8 +131,9 @@ def test_tab_detect_fix_and_folder(services, tmp_path):
     args = PALArgs.parse({"enabled": True, "model": "tiny.safetensors", "work_size": 64})
     before, after, repaired, text, rows = fix_image(services, args, img, OpenCVInpainter())
     assert after.size == (80, 80) and rows and "region repaint(s) kept" in text
-    assert [r[-1] for r in rows].count("kept") == int(text.split("; ")[1].split()[0])
-    assert np.asarray(repaired).any() == ("kept" in [r[-1] for r in rows])
+    kept = [r[-1].startswith("kept") for r in rows]
+    assert sum(kept) == int(text.split("; ")[1].split()[0])
+    assert np.asarray(repaired).any() == any(kept)
     folder = tmp_path / "imgs"
     folder.mkdir()
     for i in range(3):
@@ -306,3 +301,47 @@ def test_alwayson_args_are_validated_before_generation(client):
     assert bad.status_code == 422 and "denoise must be between" in bad.json()["detail"]
     other = client.post("/sdapi/v1/txt2img", json={"prompt": "x", "alwayson_scripts": {"ADetailer": {"args": [1]}}})
     assert other.status_code == 200
+
+
+# ------------------------------------------------------------------------------------- ui-config
+
+
+def test_stale_ui_config_entries_are_dropped_and_the_rest_kept(tmp_path):
+    """An ui-config.json written by an older version (grow -64..128, min area 64 when 16 is the
+    default but 64 still fits, an out-of-range value) loses exactly what contradicts the
+    declarations; a user's in-range choices and other extensions' keys stay."""
+    from pal4vst_extension.controls import control
+    from pal4vst_extension.ui_config import refresh
+
+    grow = control(PALArgs, "grow")[1]
+    area = control(PALArgs, "min_area")[1]
+    denoise = control(PALArgs, "denoise")[1]
+    cfg_key = "customscript/pal4vst.py/txt2img"
+    old = {
+        f"{cfg_key}/{grow['label']}/minimum": -64, f"{cfg_key}/{grow['label']}/maximum": 128,
+        f"{cfg_key}/{grow['label']}/step": grow["step"], f"{cfg_key}/{grow['label']}/value": 8,
+        f"{cfg_key}/{area['label']}/value": 64,  # the first release's default, written by the webui
+        f"{cfg_key}/{denoise['label']}/value": 0.35, f"{cfg_key}/{denoise['label']}/minimum": denoise["minimum"],
+        f"{cfg_key}/{denoise['label']}/maximum": denoise["maximum"], f"{cfg_key}/{denoise['label']}/step": denoise["step"],
+        "customscript/pal4vst.py/img2img/Denoising strength/value": 7.5,  # out of range
+        "pal4vst_tab/Threshold/value": 0.4, "pal4vst_tab/Model/value": "unified",
+        f"{cfg_key}/PAL4VST model/value": "unified",
+        "txt2img/Sampling steps/value": 20, "customscript/other.py/txt2img/Grow mask (px)/minimum": -64,
+    }
+    assert grow["minimum"] != -64 and grow["maximum"] != 128  # the declaration did change since
+    path = tmp_path / "ui-config.json"
+    path.write_text(json.dumps(old))
+    removed = refresh(path)
+    kept = json.loads(path.read_text())
+    assert sorted(removed) == sorted([f"{cfg_key}/{grow['label']}/{f}" for f in ("minimum", "maximum", "value")]
+                                     + ["customscript/pal4vst.py/img2img/Denoising strength/value",
+                                        f"{cfg_key}/{area['label']}/value", "pal4vst_tab/Model/value",
+                                        f"{cfg_key}/PAL4VST model/value"])
+    assert kept == {k: v for k, v in old.items() if k not in removed}  # 0.35 and 0.4 were the user's: kept
+    assert refresh(path) == []  # nothing more to do
+    # once the defaults in force are recorded, 64 is the user's own choice and stays
+    path.write_text(json.dumps({**kept, f"{cfg_key}/{area['label']}/value": 64}))
+    assert refresh(path) == []
+    assert json.loads((tmp_path / "pal4vst-ui-defaults.json").read_text())["min_area"] == PALArgs().min_area
+    path.write_text("{ not json")
+    assert refresh(path) == [] and path.read_text() == "{ not json"  # a broken file is the webui's to report

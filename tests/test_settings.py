@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, load_extension
 from pal4vst import settings
 from pal4vst.options import Declared, OptionError, declared
 from pal4vst.zoom.inpaint import DiffusersInpainter, OpenCVInpainter
@@ -135,12 +134,7 @@ def test_every_node_widget_is_a_core_declaration():
 
 @pytest.fixture(scope="module")
 def ext():
-    spec = importlib.util.spec_from_file_location("pal4vst_extension", ROOT / "extension" / "__init__.py",
-                                                  submodule_search_locations=[str(ROOT / "extension")])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["pal4vst_extension"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_extension()
 
 
 def test_webui_args_reuse_the_core_declarations(ext):

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FAR_B, FAR_WIDTH, ROOT, SQUARES, squares_image, two_squares
+from conftest import FAR_B, FAR_WIDTH, ROOT, SQUARES, load_extension, squares_image, two_squares
 from pal4vst.testing import bright_checkpoint
 
 FORGE = os.environ.get("FORGE_DIR")
@@ -66,15 +66,8 @@ def _image(b64: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB"))
 
 
-@pytest.fixture(scope="module")
-def forge(tmp_path_factory):
-    data = tmp_path_factory.mktemp("forge_data")
-    (data / "extensions").mkdir()
-    (data / "extensions" / "pal4vst").symlink_to(ROOT, target_is_directory=True)
-    bright_checkpoint(data / "models" / "pal4vst" / "bright.safetensors")
-    if SD15:
-        (data / "models" / "Stable-diffusion").mkdir(parents=True)
-        (data / "models" / "Stable-diffusion" / Path(SD15).name).symlink_to(SD15)
+def start_forge(data: Path, api: bool = True):
+    """Forge on a free loopback port with ``data`` as its --data-dir; yields (url, log path)."""
     port = _free_port()
     python = os.environ.get("FORGE_PYTHON", "python")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
@@ -102,6 +95,23 @@ def forge(tmp_path_factory):
         proc.terminate()
         proc.wait(60)
         log.close()
+
+
+def data_dir(base: Path) -> Path:
+    """A --data-dir holding this extension and the bright PAL4VST model."""
+    (base / "extensions").mkdir(parents=True)
+    (base / "extensions" / "pal4vst").symlink_to(ROOT, target_is_directory=True)
+    bright_checkpoint(base / "models" / "pal4vst" / "bright.safetensors")
+    return base
+
+
+@pytest.fixture(scope="module")
+def forge(tmp_path_factory):
+    data = data_dir(tmp_path_factory.mktemp("forge") / "data")
+    if SD15:
+        (data / "models" / "Stable-diffusion").mkdir(parents=True)
+        (data / "models" / "Stable-diffusion" / Path(SD15).name).symlink_to(SD15)
+    yield from start_forge(data)
 
 
 def test_detect_answers_regions_also_under_concurrency(forge):
@@ -202,3 +212,41 @@ def test_refine_with_two_candidates_reports_and_reverts(forge):
         if extra:
             assert body["regions"] == 0 and not changed.any()
         print(extra, [(round(r["score_before"], 3), r["scores"], r["accepted"]) for r in report])
+
+
+def test_an_older_ui_config_does_not_override_the_declarations(tmp_path):
+    """Forge started with the ui-config.json an older version left (grow -64..128, minimum area
+    64, the model dropdowns saved on "unified") and Settings -> Default model set to another
+    model: the controls come up with the declared ranges and defaults and the set model."""
+    from pal4vst.options import declaration
+
+    PALArgs = load_extension().args.PALArgs
+
+    data = data_dir(tmp_path / "data")
+    cfg = "customscript/pal4vst.py/txt2img"
+    (data / "ui-config.json").write_text(json.dumps({
+        f"{cfg}/Grow mask (px)/minimum": -64, f"{cfg}/Grow mask (px)/maximum": 128, f"{cfg}/Grow mask (px)/value": 8,
+        f"{cfg}/Minimum region area (px)/value": 64, f"{cfg}/PAL4VST model/value": "unified",
+        "pal4vst_tab/Model/value": "unified", f"{cfg}/Denoising strength/value": 0.35,
+    }))
+    (data / "config.json").write_text(json.dumps({"pal4vst_default_model": "bright.safetensors"}))
+    for url, log_path in start_forge(data):
+        status, config = _call(f"{url}/config")
+        assert status == 200
+    props = [c.get("props", {}) for c in config["components"]]
+    grow, area, model = (declaration(PALArgs, n) for n in ("grow", "min_area", "model"))
+    sliders = [p for p in props if p.get("label") == grow.label]
+    assert len(sliders) >= 2  # txt2img and img2img
+    for p in sliders:
+        assert (p["minimum"], p["maximum"], p["value"]) == (grow.spec.min, grow.spec.max, grow.default), p
+    areas = [p for p in props if p.get("label") == area.label]
+    assert areas and all(p["value"] == area.default for p in areas)
+    denoise = [p["value"] for p in props if p.get("label") == "Denoising strength" and p.get("maximum") == 1]
+    assert 0.35 in denoise  # a value the user chose stays
+    models = [p for p in props if p.get("label") in (model.label, "Model") and "bright.safetensors" in
+              [c[0] if isinstance(c, list) else c for c in p.get("choices", [])]]
+    assert len(models) >= 3  # the two accordions and the tab
+    assert all(p["value"] == "bright.safetensors" for p in models), [p["value"] for p in models]
+    saved = json.loads((data / "ui-config.json").read_text())
+    assert saved[f"{cfg}/Grow mask (px)/minimum"] == grow.spec.min and "pal4vst_tab/Model/value" not in saved
+    assert "older version" in log_path.read_text()
