@@ -38,6 +38,7 @@ class PALDetect:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("MASK", "MASK", "IMAGE", "FLOAT")
     RETURN_NAMES = ("mask", "probability", "overlay", "par")
+    SEARCH_ALIASES = ["artifact", "artifacts", "detect artifacts", "broken", "quality", "fix hands", "par", "mask"]
     OUTPUT_IS_LIST = (False, False, False, True)
     OUTPUT_TOOLTIPS = ("binary artifact mask (after grow / minimum area)", "artifact probability 0..1",
                        "the image darkened with artifacts in magenta", "PAR (artifact area / image area), per image")
@@ -82,6 +83,7 @@ class PALScore:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("FLOAT", "IMAGE", "IMAGE", "INT", "STRING")
     RETURN_NAMES = ("par", "best", "sorted", "indices", "summary")
+    SEARCH_ALIASES = ["quality", "score", "best of n", "rank", "filter", "artifact score", "image quality"]
     OUTPUT_IS_LIST = (True, False, False, True, False)
     OUTPUT_TOOLTIPS = ("PAR per input image, in input order", "the image with the lowest PAR",
                        "the batch sorted by PAR, best first", "input index of each sorted image",

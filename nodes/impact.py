@@ -147,6 +147,8 @@ class PALDetectSEGS:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("SEGS",)
     RETURN_NAMES = ("segs",)
+    OUTPUT_TOOLTIPS = ("one SEG per artifact region, label 'artifact', for Impact Pack's SEGS nodes",)
+    SEARCH_ALIASES = ["artifact segs", "segs detector", "impact", "fix hands", "detailer"]
     FUNCTION = "detect"
     DESCRIPTION = ("One SEG per artifact region (label 'artifact'), with Impact's crop_factor, dilation and drop_size, "
                    "for Impact Pack's Detailer (SEGS) and SEGS nodes. One image at a time, as Impact's detectors.")
@@ -176,6 +178,9 @@ class PALDetectorProvider:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("BBOX_DETECTOR", "SEGM_DETECTOR")
     RETURN_NAMES = ("bbox_detector", "segm_detector")
+    OUTPUT_TOOLTIPS = ("for FaceDetailer's bbox_detector and BBOX Detector (SEGS)",
+                       "for SEGM Detector (SEGS) and the combined SEGM detector")
+    SEARCH_ALIASES = ["artifact detector", "bbox detector", "segm detector", "facedetailer", "impact"]
     FUNCTION = "provide"
     DESCRIPTION = ("PAL4VST as an Impact Pack detector: connect to FaceDetailer's bbox_detector or a SEGM/BBOX "
                    "Detector node. Their threshold, dilation and crop_factor keep Impact's meanings.")

@@ -43,6 +43,8 @@ class PALLoadModel:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("PAL_MODEL",)
     RETURN_NAMES = ("pal_model",)
+    OUTPUT_TOOLTIPS = ("the loaded artifact segmenter, for every other PAL node",)
+    SEARCH_ALIASES = ["pal4vst", "artifact detector", "load artifact model", "perceptual artifacts"]
     FUNCTION = "load"
     DESCRIPTION = ("Loads a PAL4VST artifact segmenter: a release (unified, stylegan2, portrait_shadow_removal; "
                    "downloaded on first use) or a .pth/.pt/.safetensors file from models/pal4vst.")

@@ -51,6 +51,7 @@ class PALZoomCrop:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("IMAGE", "MASK", "PAL_CROPS")
     RETURN_NAMES = ("crops", "crop_masks", "pal_crops")
+    SEARCH_ALIASES = ["zoom inpaint", "crop regions", "inpaint crop", "multi region inpaint", "fix artifacts"]
     OUTPUT_TOOLTIPS = ("all regions of all images as one batch, work_size x work_size",
                        "the region mask of each crop", "crop records for PAL Composite")
     FUNCTION = "crop"
@@ -105,6 +106,8 @@ class PALComposite:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("IMAGE",)
     RETURN_NAMES = ("image",)
+    OUTPUT_TOOLTIPS = ("the images with each crop's change pasted inside its region only",)
+    SEARCH_ALIASES = ["stitch", "paste back", "inpaint stitch", "uncrop"]
     FUNCTION = "composite"
     DESCRIPTION = "Pastes the inpainted crops from PAL Zoom Crop back into the original images."
 

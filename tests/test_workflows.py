@@ -6,6 +6,7 @@ node gained inputs (the old 07) must still fit: their values are a prefix, the r
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -101,3 +102,23 @@ def test_api_prompts_fit_the_nodes(path: Path):
             assert why is None, f"{path.name} node {key}: {why}"
             checked += 1
     assert checked, f"{path.name}: no PAL input checked"
+
+
+def test_every_checkpoint_loader_says_where_its_model_comes_from():
+    """The front-end names a missing model's download URL and folder from the loader node's
+    ``properties.models``: each must name the file the widget holds, the README's source for it,
+    and ComfyUI's checkpoints folder."""
+    readme = (ROOT / "README.md").read_text()
+    sources = dict(re.findall(r"^\| [0-9, ]+ \| `([^`]+)` \| (huggingface\.co/\S+) \|$", readme, re.M))
+    assert len(sources) >= 3
+    loaders = []
+    for path in sorted(WORKFLOWS.glob("*.json")):
+        for node in json.loads(path.read_text())["nodes"]:
+            if node["type"] == "CheckpointLoaderSimple":
+                loaders.append((path.name, node))
+    assert len(loaders) >= 8
+    for name, node in loaders:
+        ckpt = node["widgets_values"][0]
+        models = node["properties"].get("models")
+        assert models == [{"name": ckpt, "url": models[0]["url"], "directory": "checkpoints"}], (name, models)
+        assert models[0]["url"] == f"https://{sources[ckpt]}/resolve/main/{ckpt}", (name, models[0]["url"])

@@ -20,6 +20,29 @@ WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 NEG = "blurry, deformed, distorted, bad anatomy, extra fingers, artifacts"
 
 # name -> (description, {node_key: (class_type, (column, row), {input: value | (node_key, output_slot)})})
+# Where the front-end says to get a loader's model when it is missing (node properties.models):
+# the file's public download URL and the models/ folder it goes in. PAL Load Model carries none:
+# it downloads the releases itself on first use, and front-end 1.27 would report a release
+# missing, with a red "download not allowed" for its Google Drive URL, even then.
+SD_MODELS = {
+    "v1-5-pruned-emaonly.safetensors":
+        "https://huggingface.co/stable-diffusion-v1-5/stable-diffusion-v1-5/resolve/main/v1-5-pruned-emaonly.safetensors",
+    "sd-v1-5-inpainting.ckpt":
+        "https://huggingface.co/stable-diffusion-v1-5/stable-diffusion-inpainting/resolve/main/sd-v1-5-inpainting.ckpt",
+    "sd_xl_base_1.0.safetensors":
+        "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/sd_xl_base_1.0.safetensors",
+}
+LOADERS = {"CheckpointLoaderSimple": ("ckpt_name", "checkpoints")}  # class -> (widget, models/ folder)
+
+
+def model_metadata(cls: str, values: dict) -> list[dict]:
+    """``properties.models`` of a loader node: name (as its widget holds it), url, directory."""
+    if cls not in LOADERS:
+        return []
+    widget, directory = LOADERS[cls]
+    return [{"name": values[widget], "url": SD_MODELS[values[widget]], "directory": directory}]
+
+
 WORKFLOWS: dict[str, tuple[str, dict]] = {
     "01_detect_and_score": (
         "Detect perceptual artifacts in an image: mask, probability, overlay and PAR.",
@@ -283,9 +306,13 @@ def build(name: str, description: str, graph: dict, info: dict) -> tuple[dict, d
         outputs = [{"name": n, "type": t, "links": out_links.get((key, i), []), "slot_index": i}
                    for i, (n, t) in enumerate(zip(node.get("output_name", node["output"]), node["output"]))]
         height = 46 + 24 * (len(widgets) + max(len(inputs), len(outputs)))
+        properties = {"Node name for S&R": cls}
+        models = model_metadata(cls, values)
+        if models:
+            properties["models"] = models
         nodes.append({"id": ids[key], "type": cls, "pos": [40 + 420 * col, 60 + 420 * row], "size": [340, height],
                       "flags": {}, "order": order, "mode": 0, "inputs": inputs, "outputs": outputs,
-                      "properties": {"Node name for S&R": cls}, "widgets_values": widgets})
+                      "properties": properties, "widgets_values": widgets})
         api[str(ids[key])] = {"class_type": cls, "inputs": api_inputs, "_meta": {"title": node["display_name"]}}
     ui = {
         "last_node_id": len(nodes), "last_link_id": len(links), "nodes": nodes,
