@@ -248,6 +248,61 @@ def test_two_process_ddp_follows_one_process_with_accumulation(synth, tmp_path):
     assert abs(np.mean(a) - np.mean(b)) / np.mean(a) < 0.03, (a, b)
 
 
+GRADIENT_PROBE = """
+import sys
+import torch
+from training.config import TrainConfig
+from training.engine import Trainer, init_distributed, load_data, sample_batches, split_batch
+
+data, out, micro_batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cfg = TrainConfig(data=data, out=out, preset="tiny", iters=4, batch=4, micro_batch=micro_batch, crop=32, amp="none",
+                  workers=0, scale=48, warmup_iters=0, lr=1e-3, device="cpu")
+world, device = init_distributed(cfg.device)
+micro, accum = split_batch(cfg, world)
+train_samples, _ = load_data(cfg, world)
+trainer = Trainer(cfg, world, device, accum)
+grads = {}
+
+def capture(opt):  # the gradient the optimiser would be given; no step is taken
+    grads.update({n: p.grad.detach().clone() for n, p in trainer.model.named_parameters() if p.grad is not None})
+
+trainer.scaler.step = capture
+trainer.step(sample_batches(cfg, train_samples, 0, world, micro, accum, device), 0)
+if world.main:
+    torch.save({"grads": grads, "accum": accum, "world": world.size}, out)
+world.close()
+"""
+
+
+def test_ddp_applies_the_same_gradient_as_accumulation(synth, tmp_path):
+    """The gradient one optimiser step receives: 2 processes x 1 micro-batch of 2 must equal 1
+    process accumulating 2 micro-batches of 2 (same samples, same scale). A gradient not divided
+    by the accumulation count or not averaged over processes is 2x off here, whatever the
+    optimiser (AdamW would hide a constant scale in the loss curves)."""
+    import torch
+
+    probe = tmp_path / "probe.py"
+    probe.write_text(GRADIENT_PROBE)
+    one, two = tmp_path / "one.pt", tmp_path / "two.pt"
+    _run([PY, str(probe), str(synth), str(one), "2"])
+    _run([PY, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29519", str(probe), str(synth),
+          str(two), "0"])
+    a, b = torch.load(one, weights_only=True), torch.load(two, weights_only=True)
+    assert (a["world"], a["accum"], b["world"], b["accum"]) == (1, 2, 2, 1)
+    assert len(a["grads"]) > 20 and set(a["grads"]) == set(b["grads"])
+    norm = sum(float(g.norm()) for g in a["grads"].values())
+    assert norm > 0
+    flat_a = torch.cat([g.flatten() for g in a["grads"].values()])
+    flat_b = torch.cat([b["grads"][n].flatten() for n in a["grads"]])
+    assert float((flat_a - flat_b).norm()) <= 1e-3 * float(flat_a.norm())  # reduction order aside, the same
+    biggest = max(float(g.norm()) for g in a["grads"].values())
+    significant = [n for n, g in a["grads"].items() if float(g.norm()) > 1e-3 * biggest]
+    assert len(significant) > 20
+    for name in significant:  # and tensor by tensor (near-zero ones are rounding noise)
+        g = a["grads"][name]
+        assert float((g - b["grads"][name]).norm()) <= 1e-2 * float(g.norm()), name
+
+
 class _Killed(Exception):
     pass
 
@@ -272,7 +327,9 @@ def test_killed_run_resumes_on_the_same_curve(synth, tmp_path):
     with pytest.raises(_Killed):
         train(cfg(cut), on_step=die)
     assert (cut / "last.pt").is_file() and not (cut / "last.safetensors").exists()
-    train(cfg(cut), resume=True)
+    steps = []
+    train(cfg(cut), resume=True, on_step=steps.append)
+    assert steps == list(range(11, 21))  # resumed after the step-10 checkpoint, not from the start
     a, b = _losses(full), _losses(cut)
     assert len(a) == len(b) == 20
     assert np.allclose(a, b, rtol=1e-5, atol=1e-6), (a, b)
