@@ -92,6 +92,19 @@ class KnownCandidates:
         return self.candidates(images, masks, 1, 0)[0]
 
 
+def disc_dilate(mask: np.ndarray, r: float) -> np.ndarray:
+    """``mask`` grown by a disc of radius ``r`` (plain numpy, independent of the code's grow):
+    what a repair may change at most, for tests of "nothing outside the mask changes"."""
+    k = int(np.ceil(r))
+    padded = np.pad(np.asarray(mask).astype(bool), k)
+    out = np.zeros(np.shape(mask), bool)
+    for dy in range(-k, k + 1):
+        for dx in range(-k, k + 1):
+            if dy * dy + dx * dx <= r * r:
+                out |= padded[k + dy:k + dy + out.shape[0], k + dx:k + dx + out.shape[1]]
+    return out
+
+
 def square_mask(h: int = 256, w: int = 320, squares=SQUARES) -> np.ndarray:
     m = np.zeros((h, w), bool)
     for y0, x0, y1, x1 in squares:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from pal4vst.cli.main import main
 
-from conftest import SQUARES, squares_image, synthetic_image
+from conftest import SQUARES, disc_dilate, squares_image, synthetic_image
 
 
 @pytest.fixture
@@ -111,6 +111,13 @@ def test_refine_changes_nothing_outside_its_mask(tmp_path, bright_st):
     assert fixed.shape == src.shape and mask.any()
     assert (fixed[mask] != src[mask]).any()  # the squares were repainted...
     assert np.array_equal(fixed[~mask], src[~mask])  # ...and nothing else
+    from pal4vst.detect import Detector
+    from pal4vst.model.checkpoint import load_checkpoint
+    from pal4vst.settings import RegionOptions
+
+    marks = Detector(load_checkpoint(bright_st), device="cpu", dtype="fp32")(src).mask
+    allowed = disc_dilate(marks, RegionOptions().grow + 1)  # the written mask is the marks grown, no more
+    assert not (mask & ~allowed).any() and np.array_equal(fixed[~allowed], src[~allowed])
     rec = json.loads((out / "results.jsonl").read_text())
     assert rec["regions"] == len(SQUARES) and rec["passes"] == 1 and rec["par_before"] > 0.1
     assert (out / "b_compare.jpg").is_file()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import A, FAR_B, FAR_WIDTH, load_extension, SQUARES, KnownCandidates, square_mask, squares_image, synthetic_image, two_squares
+from conftest import A, FAR_B, FAR_WIDTH, load_extension, SQUARES, KnownCandidates, disc_dilate, square_mask, squares_image, synthetic_image, two_squares
 
 ext = load_extension()
 
@@ -100,8 +100,13 @@ def test_auto_fix_keeps_only_the_regions_the_detector_finds_better(services):
     """The known-candidates case: A takes candidate 1, B keeps its pixels; the infotext counts."""
     img, B = two_squares(w=FAR_WIDTH, b=FAR_B), FAR_B
     args = PALArgs.parse({"enabled": True, "model": "bright.safetensors", "candidates": 2, "work_size": 64})
-    res = auto_fix(Image.fromarray(img), args, services.detector(args.model), KnownCandidates())
+    detector = services.detector(args.model)
+    res = auto_fix(Image.fromarray(img), args, detector, KnownCandidates())
     assert len(res.report) == 2 and res.infotext()["PAL4VST regions"] == "1/2"
+    allowed = disc_dilate(detector(img).mask, args.grow + 1)
+    allowed[:, 200:] = False  # only square A's repaint was kept
+    changed = (np.asarray(res.image) != img).any(-1)
+    assert changed.any() and not (changed & ~allowed).any() and not ((np.asarray(res.mask) > 0) & ~allowed).any()
     out = np.asarray(res.image)
     assert out[(A[0] + A[2]) // 2, (A[1] + A[3]) // 2].max() <= 30
     assert np.array_equal(out[B[0]:B[2], B[1]:B[3]], img[B[0]:B[2], B[1]:B[3]])

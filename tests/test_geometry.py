@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import disc_dilate
 from pal4vst.zoom.composite import CompositeError, PasteOptions, composite, composite_batch, feather_alpha
 from pal4vst.zoom.crops import CropOptions, CropRecord, records_from_json, records_to_json, rle_decode, rle_encode, square_box, zoom_crops
 from pal4vst.zoom.regions import RegionOptions, binarize, count_components, find_regions, grow_mask, prepare_mask
@@ -76,6 +77,10 @@ def test_changes_stay_inside_the_repair_mask(data, ropts, feather, colour_match)
     assert np.array_equal(out, composite(img, painted, zc.records, paste=paste, originals=zc.images))
     outside = zc.repair_masks[0] == 0
     assert np.array_equal(out[outside], img[outside])
+    if not ropts.fill_holes:  # the repair mask itself is no bigger than the marks grown by `grow`
+        allowed = disc_dilate(mask, max(ropts.grow, 0) + 1)
+        assert not (zc.repair_masks[0].astype(bool) & ~allowed).any()
+        assert np.array_equal(out[~allowed], img[~allowed])
     if len(zc) and feather == 0 and not colour_match:
         inside = zc.repair_masks[0] == 1
         assert (out[inside] != img[inside]).any()
@@ -223,13 +228,40 @@ def test_rle_roundtrip_and_feather():
 
 
 def test_square_box_is_centred_and_shifted_inside():
-    (x0, y0, side), pad = square_box((90, 90, 100, 100), (100, 100), 1.5, 20)
-    assert side == 20 and (x0, y0) == (80, 80) and pad == (0, 0, 0, 0)
-    (x0, y0, side), pad = square_box((0, 0, 10, 10), (100, 100), 1.5, 20)
-    assert (x0, y0) == (0, 0)
+    # inside: a 20x30 region centred at (50, 65): side ceil(1.5 x 30) = 45, corner floor(50 - 22.5), floor(65 - 22.5)
+    assert square_box((40, 50, 60, 80), (200, 200), 1.5, 20) == ((27, 42, 45), (0, 0, 0, 0))
+    # odd centre: region (41..60) x (50..81), centre (50.5, 65.5), side ceil(1.5 x 31) = 47 -> floor(27.0), floor(42.0)
+    assert square_box((41, 50, 60, 81), (200, 200), 1.5, 20) == ((27, 42, 47), (0, 0, 0, 0))
+    # at the edges: shifted inside, no padding
+    assert square_box((90, 90, 100, 100), (100, 100), 1.5, 20) == ((80, 80, 20), (0, 0, 0, 0))
+    assert square_box((0, 0, 10, 10), (100, 100), 1.5, 20) == ((0, 0, 20), (0, 0, 0, 0))
+    # an image narrower than the square: centred on the image, padded on both sides of that axis only
+    assert square_box((2, 40, 18, 60), (20, 100), 1.5, 20) == ((-5, 35, 30), (5, 0, 5, 0))
 
 
 def test_crop_record_rejects_bad_work_size():
     with pytest.raises(ValueError, match="multiple of 8"):
         CropOptions(work_size=500)
     assert isinstance(CropRecord.from_dict(CropRecord(0, (1, 1), (0, 0, 8), (0, 0, 7, 7), 8, 1.0, (0, 0, 1, 1), "").to_dict()), CropRecord)
+
+
+def test_colour_match_cancels_a_uniform_shift_of_the_repaint():
+    """An inpainter that brightens the whole crop by 40 (a colour shift, nothing repainted): the
+    plain paste adds 40 inside the region; colour_match removes the mean change measured on a ring
+    just outside the region, so the region keeps its values. Outside, nothing changes either way."""
+    img = np.full((120, 160, 3), 100, np.uint8)
+    img[:, ::2] = 90  # some texture
+    mask = np.zeros((120, 160), bool)
+    mask[40:70, 60:100] = True
+    ropts, copts = RegionOptions(grow=0, fill_holes=False), CropOptions(work_size=64)
+    zc = zoom_crops([img], [mask], ropts, copts)
+    assert len(zc) == 1
+    shifted = np.clip(zc.images.astype(int) + 40, 0, 255).astype(np.uint8)
+    plain = composite(img, shifted, zc.records, paste=PasteOptions(feather=0), originals=zc.images)
+    matched = composite(img, shifted, zc.records, paste=PasteOptions(feather=0, colour_match=True),
+                        originals=zc.images)
+    inside = mask
+    for out in (plain, matched):
+        assert np.array_equal(out[~inside], img[~inside])
+    assert abs(float(plain[inside].astype(int).mean() - img[inside].mean()) - 40) < 2
+    assert abs(float(matched[inside].astype(int).mean() - img[inside].mean())) < 2

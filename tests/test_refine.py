@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import A, A_LEVEL, B, B_LEVEL, SQUARES, KnownCandidates, square_mask, squares_image, two_squares  # noqa: F401
+from conftest import A, A_LEVEL, B, B_LEVEL, SQUARES, KnownCandidates, disc_dilate, square_mask, squares_image, two_squares  # noqa: F401
 from pal4vst.detect import Detector
 from pal4vst.model.checkpoint import load_checkpoint
 from pal4vst.settings import PasteOptions, RefineOptions, RegionOptions
@@ -36,16 +36,7 @@ SEPARATE = RegionOptions(merge=False)  # the squares' crops overlap: unmerged, e
 GROW = RegionOptions().grow
 
 
-def near(mask: np.ndarray, pixels: float) -> np.ndarray:
-    """``mask`` dilated by a disc of radius ``pixels`` (numpy, independent of the code's grow)."""
-    r = int(np.ceil(pixels))
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
-    disc = (yy * yy + xx * xx) <= pixels * pixels
-    padded = np.pad(mask, r)
-    out = np.zeros_like(mask)
-    for dy, dx in zip(*np.nonzero(disc)):
-        out |= padded[dy:dy + mask.shape[0], dx:dx + mask.shape[1]]
-    return out
+near = disc_dilate
 
 
 def marked(detector, img, square) -> np.ndarray:
