@@ -12,7 +12,8 @@ from pal4vst.detect import Detector
 from pal4vst.tiling import tile_starts
 from pal4vst.scoring.par import best_index, par, rank
 
-from conftest import synthetic_image
+from conftest import square_mask, squares_image, synthetic_image
+from pal4vst.model.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +105,35 @@ def test_tiled_mode(tiny_model):
     assert r.prob.shape == (150, 230)
     small = d(synthetic_image(40, 40))  # smaller than a tile: whole-image behaviour
     assert small.prob.shape == (40, 40)
+
+
+def test_tiled_equals_whole_up_to_the_network_size(tiny_model):
+    """The README: on images no larger than the network's input (64 here, 512 for the releases)
+    tiled mode is the release's whole-image mode, value for value."""
+    whole = Detector(tiny_model, device="cpu", dtype="fp32")
+    tiled = Detector(tiny_model, device="cpu", dtype="fp32", mode="tiled", tile_overlap=16)
+    size = tiny_model.config.input_size
+    for h, w in ((size, size), (40, 50), (20, 200)):  # (20, 200): a side under the tile size
+        img = synthetic_image(h, w, seed=h + w)
+        a, b = whole(img), tiled(img)
+        assert np.allclose(a.prob, b.prob, atol=1e-6) and np.array_equal(a.mask, b.mask), (h, w)
+
+
+def test_tiles_find_small_artifacts_where_they_are(bright_st):
+    """Tiled mode at the image's own scale, on the bright model (its artifacts are the bright
+    squares): the tiles' blend puts the marks on the squares, more tightly than the 64 px whole
+    resize does. A tile placed or blended at the wrong offset would miss them."""
+    model = load_checkpoint(bright_st)
+    squares = ((20, 30, 44, 54), (100, 200, 124, 236), (200, 60, 230, 84))
+    img = squares_image(256, 320, squares)
+    truth = square_mask(256, 320, squares)
+    tiled = Detector(model, device="cpu", dtype="fp32", mode="tiled", tile_overlap=16)(img).mask
+    whole = Detector(model, device="cpu", dtype="fp32")(img).mask
+
+    def iou(m):
+        return (m & truth).sum() / (m | truth).sum()
+
+    assert iou(tiled) > 0.8 and iou(tiled) > iou(whole) + 0.1, (iou(tiled), iou(whole))
 
 
 def test_tile_starts_cover_with_overlap():

@@ -30,16 +30,28 @@ def test_modes_become_rgb_uint8(tmp_path):
     for name, img in cases.items():
         out = read_image(_save(tmp_path, name, img))
         assert out.shape == (20, 30, 3) and out.dtype == np.uint8, name
+    gray = np.repeat(rgb[..., :1], 3, axis=2)
+    assert np.array_equal(read_image(tmp_path / "rgba.png"), rgb)  # the colour, the alpha dropped
+    assert np.array_equal(read_image(tmp_path / "l.png"), gray)
+    assert np.array_equal(read_image(tmp_path / "la.png"), gray)
+    palette = np.asarray(Image.open(tmp_path / "p.png").convert("RGB"))  # what the palette holds
+    assert np.array_equal(read_image(tmp_path / "p.png"), palette)
+    cmyk = read_image(tmp_path / "cmyk.jpg")
+    assert np.abs(cmyk.astype(int) - rgb).mean() < 12  # back to (lossy) RGB, not raw CMYK bytes
     i16 = read_image(tmp_path / "i16.png")
-    assert np.abs(i16[..., 0].astype(int) - rgb[..., 0]).max() <= 1  # 16-bit scaled, not clipped
+    assert np.abs(i16.astype(int) - gray).max() <= 1  # 16-bit scaled, not clipped
 
 
-def test_exif_orientation_is_honoured(tmp_path):
-    img = Image.fromarray(synthetic_image(20, 40))
+@pytest.mark.parametrize("orientation,turn", [(3, lambda a: np.rot90(a, 2)), (6, lambda a: np.rot90(a, -1)),
+                                              (8, lambda a: np.rot90(a, 1)), (2, lambda a: a[:, ::-1])])
+def test_exif_orientation_is_honoured(tmp_path, orientation, turn):
+    """The pixels as a viewer shows them: 3 = upside down, 6 = turned 90 clockwise, 8 = 90
+    anticlockwise, 2 = mirrored (EXIF's meanings, applied here with numpy)."""
+    arr = synthetic_image(20, 40)
     exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 clockwise when displayed
-    p = _save(tmp_path, "rot.jpg", img, exif=exif.tobytes())
-    assert read_image(p).shape == (40, 20, 3)
+    exif[0x0112] = orientation
+    p = _save(tmp_path, "rot.png", Image.fromarray(arr), exif=exif.tobytes())
+    assert np.array_equal(read_image(p), turn(arr))
 
 
 @pytest.mark.parametrize("content,match", [
