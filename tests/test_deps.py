@@ -33,9 +33,17 @@ def test_report_names_the_package_and_the_command(no_opencv):
 
 def test_optional_packages_say_what_they_are_for(monkeypatch):
     monkeypatch.setitem(sys.modules, "gdown", None)
+    monkeypatch.setattr(deps, "_checked", False)  # check() really looks
     assert deps.missing(essential_only=True) == []
     assert "gdown (import gdown; for downloading the released models" in deps.report()
     deps.check()  # an optional package never stops a run
+    assert deps._checked
+
+
+def test_check_refuses_when_an_essential_package_is_missing(no_opencv):
+    with pytest.raises(deps.MissingRequirement, match=r"opencv-python-headless \(import cv2\).*pip install"):
+        deps.check()
+    assert not deps._checked  # and asks again next time
 
 
 def test_every_node_refuses_to_run_with_the_fix(no_opencv):

@@ -288,6 +288,39 @@ def test_api_bad_requests_are_4xx(client, payload, status, match):
     assert r.status_code == status and match in json.dumps(r.json())
 
 
+GOOD = "GOOD"  # replaced by a real image in the test
+
+
+@pytest.mark.parametrize("route,body,status,match", [
+    ("detect", {"image": "!!!not base64!!!", "model": "tiny.safetensors"}, 400, "not valid base64"),
+    ("detect", {"image": base64.b64encode(b"GIF89a broken").decode(), "model": "tiny.safetensors"}, 400,
+     "could not be decoded"),
+    ("detect", {"model": "tiny.safetensors"}, 422, "image"),
+    ("detect", {"image": GOOD, "model": "sd15-artifacts"}, 404, "unknown PAL4VST model 'sd15-artifacts'"),
+    ("detect", {"image": GOOD, "model": "broken.pth"}, 422, "model 'broken.pth' cannot be loaded"),
+    ("detect", {"image": GOOD, "model": "tiny.safetensors", "threshold": 1.5}, 422, "threshold"),
+    ("score", {"images": [], "model": "tiny.safetensors"}, 422, "images must not be empty"),
+    ("score", {"images": [GOOD], "model": "nope"}, 404, "unknown PAL4VST model 'nope'"),
+    ("refine", {"image": GOOD, "args": {"model": "tiny.safetensors", "denoise": 3}}, 422,
+     "PAL4VST denoise must be between 0 and 1"),
+    ("refine", {"image": GOOD, "args": {"model": "tiny.safetensors", "colour": 1}}, 422, "unknown PAL4VST arg(s): colour"),
+    ("refine", {"image": GOOD, "args": {"model": "tiny.safetensors", "candidates": 9}}, 422,
+     "PAL4VST candidates must be between 1 and 8"),
+    ("refine", {"image": GOOD, "inpainter": "photoshop", "args": {"model": "tiny.safetensors"}}, 422,
+     "inpainter must be 'webui' or 'opencv'"),
+    ("refine", {"image": GOOD, "args": {"model": "tiny.safetensors"}}, 503, "the webui inpainter is not available"),
+])
+def test_api_answers_each_bad_request_with_its_status(client, services, route, body, status, match):
+    """Every status code the routes answer, with the message a client needs (never a 500)."""
+    (services.model_dirs[0] / "broken.pth").write_bytes(b"PK\x03\x04 not really a checkpoint")
+    good = _b64(synthetic_image(32, 32))
+    body = {k: (good if v == GOOD else [good if x == GOOD else x for x in v] if isinstance(v, list) else v)
+            for k, v in body.items()}
+    r = client.post(f"/pal4vst/v1/{route}", json=body)
+    assert r.status_code == status, r.text
+    assert match in json.dumps(r.json()["detail"]), r.text
+
+
 def test_api_unknown_model_and_huge_image(client, monkeypatch):
     img = _b64(synthetic_image(32, 32))
     r = client.post("/pal4vst/v1/detect", json={"image": img, "model": "sd15-artifacts"})
