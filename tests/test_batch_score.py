@@ -134,3 +134,33 @@ def test_list_source(data, tmp_path):
     rows = _rows(tmp_path / "l.csv")
     assert len(rows) == 6 and sum(r["status"] == "ok" for r in rows) == 5
     assert rows[-1]["path"] == "/nowhere/missing.png" and rows[-1]["status"] == "failed: no such file"
+
+
+def test_an_image_changed_since_it_was_scored_is_scored_again(tmp_path, bright_st):
+    """Resuming trusts a part file only for images whose size and time are as scored: an image
+    replaced in between (here a clean one by one with a big square) gets its new PAR."""
+    import numpy as np
+
+    from conftest import squares_image
+    from pal4vst.detect import Detector
+    from pal4vst.model.checkpoint import load_checkpoint
+    from pal4vst.scoring.batch import ScoreJob, ScoreOptions, run
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(squares_image(64, 64, ())).save(folder / f"{i}.png")
+    out = tmp_path / "r.csv"
+    detector = Detector(load_checkpoint(bright_st), device="cpu", dtype="fp32", batch=4)
+    job = lambda: ScoreJob([str(folder)], out, detector, ScoreOptions(workers=0, chunk=8))  # noqa: E731
+    run(job())
+    first = {r["path"]: float(r["par"]) for r in _rows(out)}
+    assert len(first) == 3 and set(first.values()) == {0.0}
+    changed = folder / "1.png"
+    Image.fromarray(squares_image(64, 64, ((8, 8, 40, 48),))).save(changed)
+    os.utime(changed, (1_900_000_000, 1_900_000_000))  # a different time, whatever the clock's resolution
+    summary = run(job())
+    second = {r["path"]: float(r["par"]) for r in _rows(out)}
+    assert summary["scored"] == 1 and summary["skipped"] == 2
+    assert second[str(changed)] > 0.2 and all(second[p] == 0.0 for p in second if p != str(changed))
+    assert np.isclose(sum(second.values()), second[str(changed)])

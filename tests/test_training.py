@@ -335,6 +335,27 @@ def test_killed_run_resumes_on_the_same_curve(synth, tmp_path):
     assert np.allclose(a, b, rtol=1e-5, atol=1e-6), (a, b)
 
 
+def test_a_corrupt_training_state_is_refused_not_restarted(synth, tmp_path):
+    """A truncated last.pt (a full disk, a copy cut short): --resume says so and how to go on,
+    and leaves the run's files as they were instead of starting over on top of them."""
+    from pal4vst.model.checkpoint import CheckpointError
+    from training.config import TrainConfig
+    from training.engine import train
+
+    cfg = TrainConfig(data=str(synth), out=str(tmp_path / "run"), preset="tiny", iters=4, batch=4, crop=32,
+                      amp="none", workers=0, scale=48, warmup_iters=2, val_interval=1000, ckpt_interval=2)
+    train(cfg)
+    state, log_csv = tmp_path / "run" / "last.pt", tmp_path / "run" / "log.csv"
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 3])
+    before = log_csv.read_text()
+    with pytest.raises(CheckpointError, match=r"cannot resume: .*last\.pt is truncated or corrupt.*without --resume"):
+        train(cfg, resume=True)
+    assert log_csv.read_text() == before
+    (tmp_path / "other.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="cannot resume"):
+        train(cfg, resume=str(tmp_path / "other.pt"))
+
+
 # ------------------------------------------------------------------------------ evaluate, export
 
 

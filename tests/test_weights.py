@@ -105,3 +105,36 @@ def test_unknown_names_and_missing_files(isolated):
         resolve("sd-artifacts")
     with pytest.raises(WeightsNotFound, match="not found"):
         resolve(str(Path("/nowhere/model.pth")))
+
+
+def test_broken_drive_download_resumes_from_its_partial_file(tiny_pth, isolated, monkeypatch):
+    """gdown stands in for Google Drive: the first transfer breaks after half the file, which is
+    kept as ``unified.pth.partial`` (no unified.pth appears); the next call resumes it from that
+    offset (gdown's resume=True) and the complete, loadable file is renamed into place."""
+    import sys
+    import types
+
+    payload = tiny_pth.read_bytes()
+    calls = []
+
+    def download(id, output, quiet, resume):
+        out = Path(output)
+        have = out.stat().st_size if out.exists() else 0
+        calls.append((id, out.name, resume, have))
+        with out.open("ab") as f:
+            if len(calls) == 1:
+                f.write(payload[: len(payload) // 2])
+                raise ConnectionError("connection reset")
+            assert resume and have == len(payload) // 2  # resumed, not restarted
+            f.write(payload[have:])
+        return output
+
+    monkeypatch.setitem(sys.modules, "gdown", types.SimpleNamespace(download=download))
+    dest_dir = isolated / "models"
+    with pytest.raises(WeightsNotFound, match="Google Drive download failed"):
+        weights.download_release("unified", dest_dir)
+    partial = dest_dir / "unified.pth.partial"
+    assert partial.stat().st_size == len(payload) // 2 and not (dest_dir / "unified.pth").exists()
+    path = weights.download_release("unified", dest_dir)
+    assert path == dest_dir / "unified.pth" and path.read_bytes() == payload and not partial.exists()
+    assert [c[:3] for c in calls] == [(weights.RELEASES["unified"].pth_id, "unified.pth.partial", True)] * 2

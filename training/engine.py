@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from pal4vst.device import pick_device, pick_dtype
 from pal4vst.distributed import World
 from pal4vst.files import atomic_write
-from pal4vst.model.checkpoint import load_checkpoint, load_torch_file, save_safetensors
+from pal4vst.model.checkpoint import CheckpointError, load_checkpoint, load_torch_file, save_safetensors
 from pal4vst.model.segmenter import PALSegmenter, preset
 
 from .config import TrainConfig
@@ -148,7 +148,13 @@ class Trainer:
     def restore(self, path: Path) -> None:
         """Continue from a checkpoint written by :meth:`save`: weights, optimiser, schedule,
         scaler, iteration, best score and the random state."""
-        state = load_torch_file(path)
+        try:
+            state = load_torch_file(path)
+            if not isinstance(state, dict) or not {"model", "optimizer", "iter"} <= set(state):
+                raise CheckpointError(f"{path} is no training state written by training.train")
+        except CheckpointError as e:
+            raise CheckpointError(f"cannot resume: {str(e).split('; delete it')[0]}. Resume from another state "
+                                  "(--resume PATH) or start the run again without --resume.") from None
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
