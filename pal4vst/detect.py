@@ -61,9 +61,12 @@ class Detector:
         options: :class:`DetectOptions`; keyword arguments replace its fields
             (``Detector(model, device="cpu", threshold=0.4)``). Weights stay fp32 and the forward
             pass runs under autocast in the chosen ``dtype``.
+        place: move the module to the device, in its fastest memory layout, in eval mode (the
+            default). ``False`` uses it as it is: validation of a model being trained.
     """
 
-    def __init__(self, model: LoadedModel | str | Path, options: DetectOptions | None = None, **overrides) -> None:
+    def __init__(self, model: LoadedModel | str | Path, options: DetectOptions | None = None, *,
+                 place: bool = True, **overrides) -> None:
         if not isinstance(model, LoadedModel):
             from .model.weights import resolve
 
@@ -76,9 +79,12 @@ class Detector:
         self.tile_overlap = min(opts.tile_overlap, self.size // 2)
         # channels_last speeds up the head's convolutions in bf16/fp16 and on GPUs (measured:
         # 0.54x vs 0.56x of MMSeg's time in bf16 on CPU) but slows fp32 on CPU (1.08x vs 1.00x).
-        fast = self.dtype != torch.float32 or self.device.type == "cuda"
-        fmt = torch.channels_last if fast else torch.contiguous_format
-        self.module = model.module.to(self.device).to(memory_format=fmt).eval()
+        if place:
+            fast = self.dtype != torch.float32 or self.device.type == "cuda"
+            fmt = torch.channels_last if fast else torch.contiguous_format
+            self.module = model.module.to(self.device).to(memory_format=fmt).eval()
+        else:  # a model being trained: its device, layout and mode stay the trainer's
+            self.module = model.module
         self._mean = torch.tensor(model.config.mean, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(model.config.std, device=self.device).view(1, 3, 1, 1)
 

@@ -359,6 +359,59 @@ def test_a_corrupt_training_state_is_refused_not_restarted(synth, tmp_path):
 # ------------------------------------------------------------------------------ evaluate, export
 
 
+def _two_grey_squares(root, n: int = 4):
+    """A flat dataset: a dark image with a mid-grey square (160, not an artifact) and a light one
+    (240, the artifact), in varying places."""
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img = np.full((96, 96, 3), 20, np.uint8)
+        label = np.zeros((96, 96), np.uint8)
+        y, x = rng.integers(4, 20, 2)
+        img[y:y + 32, x:x + 32] = 160
+        y, x = rng.integers(52, 60, 2)
+        img[y:y + 32, x:x + 32] = 240
+        label[y:y + 32, x:x + 32] = 1
+        Image.fromarray(img).save(root / f"{i}.png")
+        Image.fromarray(label * 255).save(root / f"{i}_mask.png")
+    return root
+
+
+def test_evaluate_uses_the_files_own_preprocessing_and_output(tmp_path):
+    """training.evaluate runs a file as detection does: its own mean/std (a model whose mean grey
+    is 200 marks only the 240 square, not the 160 one) and a TorchScript that answers labels."""
+    import dataclasses
+
+    from pal4vst.model.checkpoint import save_safetensors
+    from pal4vst.testing import mark_bright
+    from training.evaluate import main as evaluate
+
+    data = _two_grey_squares(tmp_path / "data")
+    model = mark_bright(build_model("tiny"))
+    model.config = dataclasses.replace(model.config, mean=(200.0, 200.0, 200.0), std=(58.395, 57.12, 57.375))
+    own = save_safetensors(model, tmp_path / "grey200.safetensors")
+    rows = evaluate([str(own), str(data), "--csv", str(tmp_path / "a.csv"), "--device", "cpu"])
+    imagenet = save_safetensors(mark_bright(build_model("tiny")), tmp_path / "imagenet.safetensors")
+    both = evaluate([str(imagenet), str(data), "--csv", str(tmp_path / "c.csv"), "--device", "cpu"])
+    assert rows[-1]["images"] == 4 and rows[-1]["artifact_iou"] > 0.65, rows
+    assert both[-1]["artifact_iou"] < rows[-1]["artifact_iou"] - 0.15, both  # ImageNet's mean marks both squares
+
+    class LabelsOnly(torch.nn.Module):  # names that map onto no known layout: the graph itself runs
+        def __init__(self, inner):
+            super().__init__()
+            self.wrapped_segmenter = inner
+
+        def forward(self, x):
+            return self.wrapped_segmenter(x).argmax(1, keepdim=True)
+
+    bright = mark_bright(build_model("tiny")).eval()
+    traced = torch.jit.trace(LabelsOnly(bright), torch.zeros(1, 3, 64, 64))
+    traced.save(str(tmp_path / "labels.pt"))
+    rows = evaluate([str(tmp_path / "labels.pt"), str(data), "--csv", str(tmp_path / "b.csv"), "--device", "cpu"])
+    # both squares are brighter than ImageNet's mean grey: the 240 square found, the 160 one a false positive
+    assert 0.35 < rows[-1]["artifact_iou"] < 0.65, rows  # read as logits, labels give IoU 0
+
+
 def test_finetune_evaluate_export(synth, tmp_path):
     base = randomise(build_model("tiny"))
     from pal4vst.model.checkpoint import save_safetensors

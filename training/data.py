@@ -209,18 +209,3 @@ class StepDataset(torch.utils.data.Dataset):
         sample = self.samples[int(rng.integers(len(self.samples)))]
         img, label = self.augment(load_image(sample), load_label(sample, self.ignore_value, self.ignore), rng)
         return normalise(img), torch.from_numpy(np.ascontiguousarray(label)).long()
-
-
-class EvalDataset(torch.utils.data.Dataset):
-    """The test pipeline: resize to ``size`` ignoring aspect; label at the original size."""
-
-    def __init__(self, samples: list[Sample], size: int, ignore_value: int | None = None, ignore_index: int = 255) -> None:
-        self.samples, self.size, self.ignore_value, self.ignore = samples, size, ignore_value, ignore_index
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int):
-        s = self.samples[i]
-        img = cv2.resize(load_image(s), (self.size, self.size), interpolation=cv2.INTER_LINEAR)
-        return normalise(img), torch.from_numpy(load_label(s, self.ignore_value, self.ignore)).long()

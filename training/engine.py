@@ -29,7 +29,7 @@ from pal4vst.model.segmenter import PALSegmenter, preset
 
 from .config import TrainConfig
 from .data import StepDataset, TrainAugment, discover
-from .metrics import Confusion, confusion
+from .metrics import Confusion, confusion, live_detector
 from .optim import build_optimizer, build_scheduler, describe_schedule
 
 log = logging.getLogger("pal4vst.train")
@@ -190,7 +190,13 @@ class Trainer:
     def validate(self, samples: list) -> Confusion:
         """IoU on ``samples``; a new best is kept as ``best``."""
         cfg = self.cfg
-        conf = confusion(self.model, samples, cfg.crop, self.device, self.dtype, _ignore_value(cfg), cfg.ignore_index)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            detector = live_detector(self.model, cfg.crop, self.device, self.dtype)
+            conf = confusion(detector, samples, _ignore_value(cfg), cfg.ignore_index)
+        finally:
+            self.model.train(was_training)
         if conf.artifact_iou > self.best["artifact_iou"]:
             self.best = {"artifact_iou": conf.artifact_iou, "miou": conf.miou, "iter": self.done}
         return conf

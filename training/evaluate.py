@@ -14,8 +14,8 @@ import csv
 from pathlib import Path
 
 
+from pal4vst.detect import Detector
 from pal4vst.model.checkpoint import load_checkpoint
-from pal4vst.device import pick_device
 from pal4vst.model.weights import resolve
 
 from .data import discover
@@ -47,13 +47,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--csv", type=Path, default=Path("eval.csv"))
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
-    device = pick_device(args.device)
-    loaded = load_checkpoint(resolve(args.checkpoint))
-    model = loaded.module.to(device).eval()
+    # The file's own preprocessing (size, mean/std) and output (logits, or a TorchScript's labels),
+    # through the same Detector that detection uses; fp32, as MMSegmentation evaluates.
+    detector = Detector(load_checkpoint(resolve(args.checkpoint)), device=args.device, dtype="fp32")
     total = Confusion()
     rows = []
     for task, samples in tasks(args.data, args.split).items():
-        conf = confusion(model, samples, loaded.config.input_size, device)
+        conf = confusion(detector, samples)
         total.matrix += conf.matrix
         rows.append({"task": task, "images": len(samples), "artifact_iou": conf.artifact_iou, "miou": conf.miou})
     rows.append({"task": "all", "images": sum(r["images"] for r in rows), "artifact_iou": total.artifact_iou,

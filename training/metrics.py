@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -31,20 +33,26 @@ class Confusion:
         return float(np.nanmean(self.iou()))
 
 
-@torch.inference_mode()
-def confusion(model: torch.nn.Module, samples, size: int, device: torch.device, dtype: torch.dtype | None = None,
-              ignore_value: int | None = None, ignore_index: int = 255) -> Confusion:
-    """The confusion matrix of ``model`` over ``samples`` with the release's test pipeline
-    (resize to ``size``, whole image, logits resized back to each label's size)."""
-    from .data import EvalDataset
+def confusion(detector, samples, ignore_value: int | None = None, ignore_index: int = 255) -> Confusion:
+    """The confusion matrix over ``samples`` of a :class:`pal4vst.detect.Detector`'s masks: the
+    release's test pipeline (resize to the model's size, whole image, the model's own mean/std,
+    logits or a TorchScript's labels brought back to each label's size), as detection runs it."""
+    from .data import load_image, load_label
 
-    was_training = model.training
-    model.eval()
     conf = Confusion(2, ignore_index)
-    for x, y in EvalDataset(samples, size, ignore_value, ignore_index):
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            logits = model(x[None].to(device))
-        up = torch.nn.functional.interpolate(logits.float(), size=y.shape, mode="bilinear", align_corners=False)
-        conf.update(up.argmax(1)[0].cpu(), y)
-    model.train(was_training)
+    for sample in samples:
+        mask = detector(load_image(sample)).mask
+        conf.update(torch.from_numpy(mask.astype(np.int64)), torch.from_numpy(load_label(sample, ignore_value,
+                                                                                            ignore_index)))
     return conf
+
+
+def live_detector(model: torch.nn.Module, size: int, device: torch.device, dtype: torch.dtype | None):
+    """A Detector over a model being trained (left where and as it is; the caller sets eval mode)."""
+    from pal4vst.detect import Detector
+    from pal4vst.model.checkpoint import LoadedModel
+
+    config = dataclasses.replace(model.config, input_size=size)
+    loaded = LoadedModel(model, config, "logits", "training", "live", "")
+    name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
+    return Detector(loaded, device=str(device), dtype=name, place=False)
