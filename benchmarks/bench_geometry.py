@@ -14,7 +14,8 @@ import numpy as np
 
 from pal4vst.zoom.composite import composite
 from pal4vst.zoom.crops import CropOptions, zoom_crops
-from pal4vst.zoom.regions import RegionOptions, find_regions
+from pal4vst.settings import RegionOptions
+from pal4vst.zoom.regions import find_regions
 
 
 def make_case(size: int, regions: int, seed: int = 0):

@@ -25,7 +25,6 @@ from pal4vst.images import MAX_PIXELS, pil_to_rgb
 from pal4vst.options import OptionError, declaration
 from pal4vst.render import mask_to_uint8, prob_to_uint8
 from pal4vst.settings import DetectOptions, ModelSource
-from pal4vst.zoom.regions import RegionOptions, find_regions
 from pal4vst.scoring.par import rank
 from pal4vst.model.weights import WeightsNotFound
 
@@ -138,7 +137,7 @@ def register_routes(app: FastAPI, services: Services, inpainter_factory: Optiona
     def detect(req: DetectRequest) -> dict:
         rgb = pil_to_rgb(decode_image(req.image))
         det = _detector(services, req.model, req.threshold, req.mode)(rgb)
-        _, regions = find_regions(det.mask, RegionOptions(grow=0, min_area=1, merge=False))
+        regions = det.regions(fill_holes=True)
         out = {"width": det.size[0], "height": det.size[1], "par": det.par, "model": req.model,
                "mask": encode_png(mask_to_uint8(det.mask)),
                "regions": [{"bbox": list(r.bbox), "area": r.area} for r in regions]}

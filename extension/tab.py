@@ -10,7 +10,6 @@ from pathlib import Path
 from PIL import Image
 
 from pal4vst.images import ImageError, list_images, pil_to_rgb, read_image
-from pal4vst.zoom.regions import count_components
 from pal4vst.render import mask_to_uint8, overlay
 from pal4vst.scoring.par import rank
 
@@ -26,7 +25,7 @@ def detect_image(services: Services, model: str, image: Image.Image | None, thre
     rgb = pil_to_rgb(image)
     det = services.detector(model, threshold=threshold)(rgb)
     mask = Image.fromarray(mask_to_uint8(det.mask))
-    text = (f"PAR {det.par:.4f} ({det.par * 100:.2f}% of the image), {count_components(det.mask)} region(s), "
+    text = (f"PAR {det.par:.4f} ({det.par * 100:.2f}% of the image), {len(det.regions())} region(s), "
             f"{det.size[0]}x{det.size[1]}, model {model}")
     return Image.fromarray(overlay(rgb, det.mask, det.prob)), mask, text
 

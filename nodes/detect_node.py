@@ -61,7 +61,7 @@ class PALDetect:
         check_requirements()
         from pal4vst.images import array_to_rgb_uint8
         from pal4vst.render import overlay
-        from pal4vst.zoom.regions import clean_mask
+        from pal4vst.masks import clean_mask
 
         results = _run(pal_model, image, threshold=threshold, mode=mode)
         cleanup = MaskOptions(grow=grow, min_area=min_area)

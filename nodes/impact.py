@@ -77,11 +77,8 @@ def segs_of(image: torch.Tensor, detection, dilation: int, crop_factor: float, d
             detailer_hook=None):
     """SEGS of one ``[1, H, W, C]`` image from its :class:`~pal4vst.detect.Detection`: one SEG per
     8-connected artifact region, largest first."""
-    from pal4vst.settings import RegionOptions
-    from pal4vst.zoom.regions import find_regions
-
     h, w = detection.mask.shape
-    _, regions = find_regions(detection.mask, RegionOptions(grow=0, min_area=1, merge=False, fill_holes=False))
+    regions = detection.regions()
     items = []
     for region in regions:
         bx1, by1, bx2, by2 = region.bbox

@@ -117,7 +117,7 @@ class PALComposite:
 
     def composite(self, image: torch.Tensor, inpainted: torch.Tensor, pal_crops: PALCrops):
         check_requirements()
-        from pal4vst.zoom.composite import composite
+        from pal4vst.zoom.composite import composite_batch
 
         if pal_crops.placeholder:
             return (image,)
@@ -128,10 +128,12 @@ class PALComposite:
                              "connect the crops from the same PAL Zoom Crop, inpainted as one batch")
         if len(images) <= max(r.image_index for r in pal_crops.records):
             raise ValueError("PAL Composite: the image batch is smaller than the one PAL Zoom Crop cropped")
-        progress = host.Progress(len(images))
-        out = []
-        for i, img in enumerate(images):
+        bar = host.progress_bar(len(images))
+
+        def done(i: int) -> None:
             host.check_interrupted()
-            out.append(composite(img, patches, pal_crops.records, image_index=i, paste=pal_crops.paste))
-            progress.update(1)
+            if bar is not None:
+                bar.update_absolute(i + 1, len(images))
+
+        out = composite_batch(images, patches, pal_crops.records, on_image=done, paste=pal_crops.paste)
         return (to_image_batch(out).to(image.dtype),)

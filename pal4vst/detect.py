@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from .device import pick_device, pick_dtype
 from .images import ImageLike, array_to_rgb_uint8, to_rgb_uint8
 from .model.checkpoint import LoadedModel, load_checkpoint
-from .scoring.par import par
+from .masks import Region, components, par
 from .settings import DetectOptions
 from .tiling import blend_tiles
 
@@ -51,6 +51,11 @@ class Detection:
     def size(self) -> tuple[int, int]:
         """``(width, height)``."""
         return self.mask.shape[1], self.mask.shape[0]
+
+    def regions(self, fill_holes: bool = False, min_area: int = 1) -> list[Region]:
+        """The 8-connected marked areas, largest first (ties by position); with ``fill_holes``,
+        holes a region encloses belong to it. The one answer to "which regions were found"."""
+        return components(self.mask, 0, fill_holes, min_area)
 
 
 class Detector:

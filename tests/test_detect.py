@@ -10,7 +10,8 @@ from PIL import Image
 
 from pal4vst.detect import Detector
 from pal4vst.tiling import tile_starts
-from pal4vst.scoring.par import best_index, par, rank
+from pal4vst.masks import par
+from pal4vst.scoring.par import rank
 
 from conftest import square_mask, squares_image, synthetic_image
 from pal4vst.model.checkpoint import load_checkpoint
@@ -187,6 +188,3 @@ def test_par_and_ranking():
     assert par(np.zeros((0, 0))) == 0.0
     ranked = rank([0.3, 0.1, 0.1, 0.0])
     assert [r.index for r in ranked] == [3, 1, 2, 0] and ranked[0].rank == 1
-    assert best_index([0.5, 0.2, 0.9]) == 1
-    with pytest.raises(ValueError):
-        best_index([])

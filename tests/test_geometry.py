@@ -11,8 +11,11 @@ from hypothesis import strategies as st
 
 from conftest import disc_dilate
 from pal4vst.zoom.composite import CompositeError, PasteOptions, composite, composite_batch, feather_alpha
-from pal4vst.zoom.crops import CropOptions, CropRecord, records_from_json, records_to_json, rle_decode, rle_encode, square_box, zoom_crops
-from pal4vst.zoom.regions import RegionOptions, binarize, count_components, find_regions, grow_mask, prepare_mask
+from pal4vst.masks import binarize, count_components, fill_holes, grow_mask
+from pal4vst.settings import RegionOptions
+from pal4vst.zoom.crops import CropOptions, CropRecord, records_from_json, records_to_json, rle_decode, rle_encode, zoom_crops
+from pal4vst.zoom.regions import find_regions
+from pal4vst.zoom.squares import square_inside
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -174,12 +177,12 @@ def test_grow_shrink_fill_threshold():
     ring = np.zeros((50, 50), np.uint8)
     ring[10:40, 10:40] = 1
     ring[15:35, 15:35] = 0
-    filled = prepare_mask(ring, RegionOptions(grow=0, fill_holes=True))
-    assert filled[25, 25] == 1
+    filled = find_regions(ring, RegionOptions(grow=0, fill_holes=True, min_area=0))[0]
+    assert filled[25, 25] == 1 and np.array_equal(filled, fill_holes(ring))
     prob = np.zeros((50, 50), np.float32)
     prob[5:10, 5:10] = 0.7
     assert binarize(prob, 0.5).sum() == 25 and binarize(prob, 0.8).sum() == 0
-    pct = prepare_mask(m, RegionOptions(grow=0, grow_percent=10.0, fill_holes=False))
+    pct = find_regions(m, RegionOptions(grow=0, grow_percent=10.0, fill_holes=False, min_area=0))[0]
     assert pct.sum() == grow_mask(m, 5).sum()
     assert count_components(m) == 1 and count_components(np.zeros((3, 3))) == 0
 
@@ -229,14 +232,14 @@ def test_rle_roundtrip_and_feather():
 
 def test_square_box_is_centred_and_shifted_inside():
     # inside: a 20x30 region centred at (50, 65): side ceil(1.5 x 30) = 45, corner floor(50 - 22.5), floor(65 - 22.5)
-    assert square_box((40, 50, 60, 80), (200, 200), 1.5, 20) == ((27, 42, 45), (0, 0, 0, 0))
+    assert square_inside((40, 50, 60, 80), (200, 200), 1.5, 20) == ((27, 42, 45), (0, 0, 0, 0))
     # odd centre: region (41..60) x (50..81), centre (50.5, 65.5), side ceil(1.5 x 31) = 47 -> floor(27.0), floor(42.0)
-    assert square_box((41, 50, 60, 81), (200, 200), 1.5, 20) == ((27, 42, 47), (0, 0, 0, 0))
+    assert square_inside((41, 50, 60, 81), (200, 200), 1.5, 20) == ((27, 42, 47), (0, 0, 0, 0))
     # at the edges: shifted inside, no padding
-    assert square_box((90, 90, 100, 100), (100, 100), 1.5, 20) == ((80, 80, 20), (0, 0, 0, 0))
-    assert square_box((0, 0, 10, 10), (100, 100), 1.5, 20) == ((0, 0, 20), (0, 0, 0, 0))
+    assert square_inside((90, 90, 100, 100), (100, 100), 1.5, 20) == ((80, 80, 20), (0, 0, 0, 0))
+    assert square_inside((0, 0, 10, 10), (100, 100), 1.5, 20) == ((0, 0, 20), (0, 0, 0, 0))
     # an image narrower than the square: centred on the image, padded on both sides of that axis only
-    assert square_box((2, 40, 18, 60), (20, 100), 1.5, 20) == ((-5, 35, 30), (5, 0, 5, 0))
+    assert square_inside((2, 40, 18, 60), (20, 100), 1.5, 20) == ((-5, 35, 30), (5, 0, 5, 0))
 
 
 def test_crop_record_rejects_bad_work_size():

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from pal4vst.zoom.composite import PasteOptions, composite  # noqa: E402
 from pal4vst.zoom.crops import CropOptions, zoom_crops  # noqa: E402
 from pal4vst.zoom.inpaint import OpenCVInpainter  # noqa: E402
-from pal4vst.zoom.regions import RegionOptions  # noqa: E402
+from pal4vst.settings import RegionOptions  # noqa: E402
 from pal4vst.render import overlay  # noqa: E402
 from training.synthetic import corrupt, texture  # noqa: E402
 

@@ -21,7 +21,6 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..images import read_image, save_image
     from ..render import mask_to_uint8, overlay, prob_to_uint16
-    from ..zoom.regions import count_components
 
     detector = make_detector(args)
 
@@ -32,6 +31,6 @@ def run(args: argparse.Namespace) -> int:
         save_image(prob_to_uint16(det.prob), args.out / f"{stem}_prob.png")
         save_image(overlay(img, det.mask, det.prob), args.out / f"{stem}_overlay.jpg", quality=90)
         return {"width": det.size[0], "height": det.size[1], "par": round(det.par, 6),
-                "regions": count_components(det.mask)}
+                "regions": len(det.regions())}
 
     return each_image(args, "detect", OUTPUTS, work)

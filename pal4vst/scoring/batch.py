@@ -29,8 +29,8 @@ from ..distributed import World
 from ..files import atomic_write
 from ..images import ImageError
 from ..settings import ScoreOptions
-from ..zoom.regions import count_components
-from .par import par, rank
+from ..masks import count_components, par
+from .par import rank
 from .sources import Item, enumerate_sources, read_item
 
 log = logging.getLogger("pal4vst")

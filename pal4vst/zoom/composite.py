@@ -12,7 +12,7 @@ inpainter kept, and pixels outside the region masks are bit-identical to the inp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -136,11 +136,18 @@ def _blend(out: np.ndarray, bbox: tuple[int, int, int, int], alpha: np.ndarray, 
     np.copyto(window, new.astype(out.dtype), where=alpha > 0)
 
 
-def composite_batch(images: Sequence[np.ndarray], crops: Sequence[np.ndarray] | np.ndarray, records: Sequence[CropRecord], **kwargs) -> list[np.ndarray]:
-    """:func:`composite` for each image of a batch, with the batch's crops in one list."""
+def composite_batch(images: Sequence[np.ndarray], crops: Sequence[np.ndarray] | np.ndarray, records: Sequence[CropRecord],
+                    on_image: Callable[[int], None] | None = None, **kwargs) -> list[np.ndarray]:
+    """:func:`composite` for each image of a batch, with the batch's crops in one list;
+    ``on_image(i)`` is called after image ``i`` (progress, or a host's interruption check)."""
     if len(crops) != len(records):
         raise CompositeError(f"{len(crops)} inpainted crops for {len(records)} crop records; they must match one to one")
     bad = [r.image_index for r in records if not 0 <= r.image_index < len(images)]
     if bad:
         raise CompositeError(f"crop records refer to image {bad[0]}, but the batch has {len(images)} images")
-    return [composite(img, crops, records, image_index=i, **kwargs) for i, img in enumerate(images)]
+    out = []
+    for i, img in enumerate(images):
+        out.append(composite(img, crops, records, image_index=i, **kwargs))
+        if on_image is not None:
+            on_image(i)
+    return out

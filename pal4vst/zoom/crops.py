@@ -15,7 +15,9 @@ import numpy as np
 from ..settings import CropOptions, RegionOptions
 from ..render import mask_to_uint8
 from ..threads import map_threads
-from .regions import Region, crop_side, find_regions
+from ..masks import Region
+from .regions import find_regions
+from .squares import square_inside
 
 PAD_MODES = {"reflect": cv2.BORDER_REFLECT_101, "edge": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}
 
@@ -91,27 +93,6 @@ def rle_decode(text: str, shape: tuple[int, int]) -> np.ndarray:
     return flat.reshape(shape)
 
 
-def square_box(bbox: tuple[int, int, int, int], image_size: tuple[int, int], context: float, min_size: int) -> tuple[tuple[int, int, int], tuple[int, int, int, int]]:
-    """``(x0, y0, side)`` of the zoom crop for ``bbox`` and its padding ``(l, t, r, b)``.
-
-    The square is centred on the region and shifted to stay inside the image; on an axis where
-    the image is shorter than the square it is centred on the image and padded.
-    """
-    w, h = image_size
-    side = crop_side(bbox, context, min_size)
-    x0 = _place(bbox[0], bbox[2], side, w)
-    y0 = _place(bbox[1], bbox[3], side, h)
-    pad = (max(0, -x0), max(0, -y0), max(0, x0 + side - w), max(0, y0 + side - h))
-    return (x0, y0, side), pad
-
-
-def _place(lo: int, hi: int, side: int, length: int) -> int:
-    if side >= length:
-        return -((side - length) // 2)
-    start = int(np.floor((lo + hi) / 2 - side / 2))
-    return min(max(start, 0), length - side)
-
-
 def resize_to(img: np.ndarray, size: int | tuple[int, int], lanczos: bool = False) -> np.ndarray:
     """Area interpolation when shrinking, bicubic (or Lanczos) when enlarging."""
     w, h = (size, size) if isinstance(size, int) else size
@@ -154,7 +135,7 @@ class ZoomCrops:
 def crop_region(image: np.ndarray, region: Region, image_index: int, ropts: RegionOptions, copts: CropOptions) -> tuple[np.ndarray, np.ndarray, CropRecord]:
     """One zoom crop: the working-size image, its binary mask and its record."""
     h, w = image.shape[:2]
-    box, pad = square_box(region.bbox, (w, h), ropts.context, ropts.min_size)
+    box, pad = square_inside(region.bbox, (w, h), ropts.context, ropts.min_size)
     x0, y0, side = box
     ix0, iy0, ix1, iy1 = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
     bx0, by0, bx1, by1 = region.bbox
