@@ -25,7 +25,7 @@ from pal4vst.images import MAX_PIXELS, pil_to_rgb
 from pal4vst.options import OptionError, declaration
 from pal4vst.render import mask_to_uint8, prob_to_uint8
 from pal4vst.settings import DetectOptions, ModelSource
-from pal4vst.scoring.par import rank
+from pal4vst.scoring.ranking import rank
 from pal4vst.model.weights import WeightsNotFound
 
 from .args import SCRIPT_TITLE, ArgsError, PALArgs

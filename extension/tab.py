@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -11,7 +10,7 @@ from PIL import Image
 
 from pal4vst.images import ImageError, list_images, pil_to_rgb, read_image
 from pal4vst.render import mask_to_uint8, overlay
-from pal4vst.scoring.par import rank
+from pal4vst.scoring.ranking import Scored, write_ranking
 
 from .args import PALArgs
 from .pipeline import auto_fix
@@ -56,7 +55,8 @@ def fix_image(services: Services, args: PALArgs, image: Image.Image | None, inpa
 
 def score_folder(services: Services, model: str, folder: str, threshold: float,
                  progress: Callable[[Iterable], Iterable] = lambda x: x):
-    """Rank a folder by PAR: ``(gallery [(image, caption)], csv path, summary)``."""
+    """Rank a folder by PAR: ``(gallery [(image, caption)], csv path, summary)``; the CSV is the
+    CLI's ``score`` ranking (rank, path, par, width, height, regions, status)."""
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise ValueError(f"{root} is not a folder")
@@ -64,25 +64,23 @@ def score_folder(services: Services, model: str, folder: str, threshold: float,
     if not files:
         raise ValueError(f"no images in {root}")
     detector = services.detector(model, threshold=threshold)
-    rows, thumbs, failed = [], [], []
+    scored, thumbs = [], []
     for path in progress(files):
         try:
             rgb = read_image(path)
         except ImageError as e:
-            failed.append(f"{path.name}: {e}")
+            scored.append(Scored(str(path), None, status=f"failed: {e}"))
             continue
         det = detector(rgb)
-        rows.append((path, det.par))
+        scored.append(Scored(str(path), det.par, det.size[0], det.size[1], len(det.regions())))
         thumb = Image.fromarray(overlay(rgb, det.mask, det.prob))
         thumb.thumbnail((384, 384))
         thumbs.append(thumb)
-    ranking = rank([r[1] for r in rows])
     out = Path(tempfile.mkdtemp(prefix="pal4vst_")) / f"{root.name or 'folder'}_par.csv"
-    with out.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["rank", "path", "par"])
-        for r in ranking:
-            w.writerow([r.rank, str(rows[r.index][0]), f"{r.par:.6f}"])
-    gallery = [(thumbs[r.index], f"#{r.rank} PAR {r.par:.4f} {rows[r.index][0].name}") for r in ranking]
-    summary = f"ranked {len(rows)} image(s) from {root}" + (f"; {len(failed)} unreadable: " + "; ".join(failed[:5]) if failed else "")
+    ranking = write_ranking(out, scored)
+    ok = [s for s in scored if s.ok]
+    failed = [f"{Path(s.path).name}: {s.status[len('failed: '):]}" for s in scored if not s.ok]
+    gallery = [(thumbs[r.index], f"#{r.rank} PAR {r.par:.4f} {Path(ok[r.index].path).name}") for r in ranking]
+    summary = f"ranked {len(ok)} image(s) from {root}" + (f"; {len(failed)} unreadable: " + "; ".join(failed[:5])
+                                                            if failed else "")
     return gallery, str(out), summary

@@ -98,7 +98,7 @@ class PALScore:
 
     def score(self, pal_model, images: torch.Tensor, threshold: float):
         check_requirements()
-        from pal4vst.scoring.par import rank
+        from pal4vst.scoring.ranking import rank
 
         results = _run(pal_model, images, threshold=threshold)
         pars = [d.par for d in results]

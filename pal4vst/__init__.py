@@ -25,7 +25,7 @@ _EXPORTS = {
     "PasteOptions": "settings", "RefineOptions": "settings", "SamplingOptions": "settings", "ScoreOptions": "settings",
     "load_checkpoint": "model.checkpoint", "CheckpointError": "model.checkpoint", "convert": "model.checkpoint",
     "resolve": "model.weights", "WeightsNotFound": "model.weights",
-    "par": "masks", "rank": "scoring.par", "Region": "masks",
+    "par": "masks", "rank": "scoring.ranking", "Region": "masks",
     "find_regions": "zoom.regions", "zoom_crops": "zoom.crops", "CropRecord": "zoom.crops",
     "composite": "zoom.composite", "refine": "zoom.refine", "RefineResult": "zoom.refine",
     "RegionReport": "zoom.verify", "candidate_seed": "zoom.verify",

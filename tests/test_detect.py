@@ -11,7 +11,7 @@ from PIL import Image
 from pal4vst.detect import Detector
 from pal4vst.tiling import tile_starts
 from pal4vst.masks import par
-from pal4vst.scoring.par import rank
+from pal4vst.scoring.ranking import rank
 
 from conftest import square_mask, squares_image, synthetic_image
 from pal4vst.model.checkpoint import load_checkpoint

@@ -147,7 +147,8 @@ def test_tab_detect_fix_and_folder(services, tmp_path):
     gallery, csv_path, summary = score_folder(services, "tiny.safetensors", str(folder), 0.5)
     assert len(gallery) == 3 and "1 unreadable" in summary
     rows = open(csv_path).read().splitlines()
-    assert rows[0] == "rank,path,par" and len(rows) == 4
+    assert rows[0] == "rank,path,par,width,height,regions,status" and len(rows) == 5  # the CLI's columns
+    assert rows[-1].startswith(",") and rows[-1].split(",")[-1].startswith("failed:")  # the unreadable one, last
     with pytest.raises(ValueError, match="upload an image"):
         detect_image(services, "tiny.safetensors", None, 0.5)
     with pytest.raises(UnknownModel):

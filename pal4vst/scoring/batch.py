@@ -11,7 +11,6 @@ at most the chunk each rank was writing.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -30,11 +29,10 @@ from ..files import atomic_write
 from ..images import ImageError
 from ..settings import ScoreOptions
 from ..masks import count_components, par
-from .par import rank
+from .ranking import Scored, write_ranking
 from .sources import Item, enumerate_sources, read_item
 
 log = logging.getLogger("pal4vst")
-FIELDS = ["rank", "path", "par", "width", "height", "regions", "status"]
 
 
 def parts_dir(out: Path) -> Path:
@@ -207,26 +205,12 @@ def merge(items: list[Item], folder: Path, out: Path) -> dict:
     """Write the ranking (best first; failed files last) and a PAR histogram beside it."""
     done = read_parts(folder)
     recs = [done[it.key] for it in items if it.key in done]
+    scored = [Scored(r["path"], r["par"], r["width"], r["height"], r["regions"], r["status"]) for r in recs]
     ok = [r for r in recs if r["status"] == "ok"]
-    failed = [r for r in recs if r["status"] != "ok"]
-    ranking = rank([r["par"] for r in ok])
-
-    def write(tmp: Path) -> None:
-        with tmp.open("w", newline="") as f:
-            wr = csv.DictWriter(f, fieldnames=FIELDS)
-            wr.writeheader()
-            for r in ranking:
-                rec = ok[r.index]
-                wr.writerow({"rank": r.rank, "path": rec["path"], "par": f"{rec['par']:.6f}", "width": rec["width"],
-                             "height": rec["height"], "regions": rec["regions"], "status": "ok"})
-            for rec in failed:
-                wr.writerow({"rank": "", "path": rec["path"], "par": "", "width": "", "height": "", "regions": "",
-                             "status": rec["status"]})
-
-    atomic_write(out, write)
+    ranking = write_ranking(out, scored)
     hist = histogram_png([r["par"] for r in ok], out.with_suffix(".par_hist.png")) if ok else None
     slowest = sorted(ok, key=lambda r: -r.get("decode_s", 0.0))[:5]
-    return {"ranked": len(ok), "failed": [f"{r['path']}: {r['status']}" for r in failed],
+    return {"ranked": len(ok), "failed": [f"{r['path']}: {r['status']}" for r in recs if r["status"] != "ok"],
             "missing": len(items) - len(recs), "histogram": str(hist) if hist else None,
             "slowest_decode": [f"{r['path']} ({r.get('decode_s', 0):.3f} s)" for r in slowest],
             "best": [(r.index, ok[r.index]["path"], ok[r.index]["par"]) for r in ranking[:5]]}
