@@ -16,7 +16,7 @@ from pal4vst.deps import check as check_requirements
 from pal4vst.settings import CropOptions, DetectOptions, PasteOptions, RefineOptions, RegionOptions, SamplingOptions
 
 from . import host
-from .inputs import options, widget, widgets
+from .inputs import options, Output, outputs, widget, widgets
 from .model_node import CATEGORY
 from .tensors import image_batch_to_numpy, to_image_batch, to_mask_batch
 
@@ -109,14 +109,16 @@ class PALDetailer:
     where it is less broken than before), repeated as the node decides."""
 
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE", "MASK", "FLOAT", "FLOAT", "IMAGE", "IMAGE", "STRING")
-    RETURN_NAMES = ("image", "mask", "par_before", "par_after", "crops_before", "crops_after", "report")
-    OUTPUT_IS_LIST = (False, False, True, True, False, False, False)
-    OUTPUT_TOOLTIPS = ("the repaired images", "the regions whose repaint was kept (nothing outside it changed)",
-                       "PAR of each input image", "PAR of each repaired image",
-                       "every crop as sent to the sampler", "each crop's chosen candidate as the sampler returned it",
-                       "JSON: per image and region, its score before, each candidate's score and seed, the candidate "
-                       "chosen and whether it was accepted or reverted")
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_IS_LIST, OUTPUT_TOOLTIPS = outputs(
+        Output("image", "IMAGE", "the repaired images"),
+        Output("mask", "MASK", "the regions whose repaint was kept (nothing outside it changed)"),
+        Output("par_before", "FLOAT", "PAR of each input image", is_list=True),
+        Output("par_after", "FLOAT", "PAR of each repaired image", is_list=True),
+        Output("crops_before", "IMAGE", "every crop as sent to the sampler"),
+        Output("crops_after", "IMAGE", "each crop's chosen candidate as the sampler returned it"),
+        Output("report", "STRING", "JSON: per image and region, its score before, each candidate's score and seed, "
+                                   "the candidate chosen and whether it was accepted or reverted"),
+    )
     FUNCTION = "detail"
     DESCRIPTION = ("Detects artifacts (PAL4VST), inpaints each region zoomed in (1.5x its size at the working size) "
                    "with the given model, `candidates` times with different seeds, and lets the detector judge: each "

@@ -8,7 +8,7 @@ from pal4vst.deps import check as check_requirements
 from pal4vst.settings import DetectOptions, MaskOptions
 
 from . import host
-from .inputs import widget, widgets
+from .inputs import options, Output, outputs, widget, widgets
 from .model_node import CATEGORY
 from .tensors import image_batch_to_numpy, to_image_batch, to_mask_batch
 
@@ -36,12 +36,13 @@ class PALDetect:
     """Artifact mask, probability map, overlay and PAR for each image of a batch."""
 
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("MASK", "MASK", "IMAGE", "FLOAT")
-    RETURN_NAMES = ("mask", "probability", "overlay", "par")
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_IS_LIST, OUTPUT_TOOLTIPS = outputs(
+        Output("mask", "MASK", "binary artifact mask (after grow / minimum area)"),
+        Output("probability", "MASK", "artifact probability 0..1"),
+        Output("overlay", "IMAGE", "the image darkened with artifacts in magenta"),
+        Output("par", "FLOAT", "PAR (artifact area / image area), per image", is_list=True),
+    )
     SEARCH_ALIASES = ["artifact", "artifacts", "detect artifacts", "broken", "quality", "fix hands", "par", "mask"]
-    OUTPUT_IS_LIST = (False, False, False, True)
-    OUTPUT_TOOLTIPS = ("binary artifact mask (after grow / minimum area)", "artifact probability 0..1",
-                       "the image darkened with artifacts in magenta", "PAR (artifact area / image area), per image")
     FUNCTION = "detect"
     DESCRIPTION = "Finds the perceptual artifacts of generated images (PAL4VST) and measures PAR."
 
@@ -57,14 +58,14 @@ class PALDetect:
             }
         }
 
-    def detect(self, pal_model, image: torch.Tensor, threshold: float, grow: int, min_area: int, mode: str):
+    def detect(self, pal_model, image: torch.Tensor, **settings):
         check_requirements()
         from pal4vst.images import array_to_rgb_uint8
         from pal4vst.render import overlay
         from pal4vst.masks import clean_mask
 
-        results = _run(pal_model, image, threshold=threshold, mode=mode)
-        cleanup = MaskOptions(grow=grow, min_area=min_area)
+        results = _run(pal_model, image, threshold=settings["threshold"], mode=settings["mode"])
+        cleanup = options(MaskOptions, settings)
         masks, overlays = [], []
         for img, det in zip(image_batch_to_numpy(image), results):
             mask = clean_mask(det.mask, cleanup)
@@ -81,13 +82,14 @@ class PALScore:
     """Ranks a batch by PAR: the best image, the batch sorted best-first, and their indices."""
 
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("FLOAT", "IMAGE", "IMAGE", "INT", "STRING")
-    RETURN_NAMES = ("par", "best", "sorted", "indices", "summary")
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_IS_LIST, OUTPUT_TOOLTIPS = outputs(
+        Output("par", "FLOAT", "PAR per input image, in input order", is_list=True),
+        Output("best", "IMAGE", "the image with the lowest PAR"),
+        Output("sorted", "IMAGE", "the batch sorted by PAR, best first"),
+        Output("indices", "INT", "input index of each sorted image", is_list=True),
+        Output("summary", "STRING", "a text table of the ranking"),
+    )
     SEARCH_ALIASES = ["quality", "score", "best of n", "rank", "filter", "artifact score", "image quality"]
-    OUTPUT_IS_LIST = (True, False, False, True, False)
-    OUTPUT_TOOLTIPS = ("PAR per input image, in input order", "the image with the lowest PAR",
-                       "the batch sorted by PAR, best first", "input index of each sorted image",
-                       "a text table of the ranking")
     FUNCTION = "score"
     DESCRIPTION = "Best-of-N: scores each image's Perceptual Artifacts Ratio and keeps the cleanest."
 
@@ -96,11 +98,11 @@ class PALScore:
         return {"required": {"pal_model": ("PAL_MODEL",), "images": ("IMAGE",),
                              "threshold": widget(DetectOptions, "threshold")}}
 
-    def score(self, pal_model, images: torch.Tensor, threshold: float):
+    def score(self, pal_model, images: torch.Tensor, **settings):
         check_requirements()
         from pal4vst.scoring.ranking import rank
 
-        results = _run(pal_model, images, threshold=threshold)
+        results = _run(pal_model, images, threshold=settings["threshold"])
         pars = [d.par for d in results]
         ranking = rank(pars)
         order = [r.index for r in ranking]

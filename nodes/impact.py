@@ -24,7 +24,7 @@ from pal4vst.deps import check as check_requirements
 from pal4vst.options import declaration, option, settings
 from pal4vst.settings import DetectOptions
 
-from .inputs import widget, widgets
+from .inputs import options, Output, outputs, widget, widgets
 from .model_node import CATEGORY
 
 SEG = namedtuple("SEG", ["cropped_image", "cropped_mask", "confidence", "crop_region", "bbox", "label",
@@ -142,9 +142,9 @@ class PALDetectSEGS:
     """PAL4VST's artifact regions as Impact Pack SEGS, for "Detailer (SEGS)" and every SEGS node."""
 
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("SEGS",)
-    RETURN_NAMES = ("segs",)
-    OUTPUT_TOOLTIPS = ("one SEG per artifact region, label 'artifact', for Impact Pack's SEGS nodes",)
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_IS_LIST, OUTPUT_TOOLTIPS = outputs(
+        Output("segs", "SEGS", "one SEG per artifact region, label 'artifact', for Impact Pack's SEGS nodes"),
+    )
     SEARCH_ALIASES = ["artifact segs", "segs detector", "impact", "fix hands", "detailer"]
     FUNCTION = "detect"
     DESCRIPTION = ("One SEG per artifact region (label 'artifact'), with Impact's crop_factor, dilation and drop_size, "
@@ -163,9 +163,11 @@ class PALDetectSEGS:
             "optional": {"detailer_hook": ("DETAILER_HOOK",)},
         }
 
-    def detect(self, pal_model, image, threshold, dilation, crop_factor, drop_size, mode, detailer_hook=None):
-        return (PALImpactDetector(pal_model, mode).detect(image, threshold, dilation, crop_factor, drop_size,
-                                                          detailer_hook),)
+    def detect(self, pal_model, image, detailer_hook=None, **settings):
+        impact = options(ImpactSettings, settings)
+        detector = PALImpactDetector(pal_model, settings["mode"])
+        return (detector.detect(image, settings["threshold"], impact.dilation, impact.crop_factor, impact.drop_size,
+                                detailer_hook),)
 
 
 class PALDetectorProvider:
@@ -173,10 +175,10 @@ class PALDetectorProvider:
     Detector (SEGS)", "SEGM Detector (SEGS)" and the rest use PAL to find what to repair."""
 
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("BBOX_DETECTOR", "SEGM_DETECTOR")
-    RETURN_NAMES = ("bbox_detector", "segm_detector")
-    OUTPUT_TOOLTIPS = ("for FaceDetailer's bbox_detector and BBOX Detector (SEGS)",
-                       "for SEGM Detector (SEGS) and the combined SEGM detector")
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_IS_LIST, OUTPUT_TOOLTIPS = outputs(
+        Output("bbox_detector", "BBOX_DETECTOR", "for FaceDetailer's bbox_detector and BBOX Detector (SEGS)"),
+        Output("segm_detector", "SEGM_DETECTOR", "for SEGM Detector (SEGS) and the combined SEGM detector"),
+    )
     SEARCH_ALIASES = ["artifact detector", "bbox detector", "segm detector", "facedetailer", "impact"]
     FUNCTION = "provide"
     DESCRIPTION = ("PAL4VST as an Impact Pack detector: connect to FaceDetailer's bbox_detector or a SEGM/BBOX "

@@ -1,9 +1,10 @@
 """ComfyUI inputs generated from the core's declarations (:mod:`pal4vst.settings`): a node's
-defaults, ranges, steps and tooltips are the core's, never typed again here."""
+defaults, ranges, steps and tooltips are the core's, never typed again here. Nodes read their
+settings by name (:func:`options`) and declare their outputs once, as a table (:func:`outputs`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from pal4vst.options import declaration, declared
 
@@ -34,3 +35,19 @@ def options(cls: type, settings: dict[str, Any], **extra: Any) -> Any:
     """The core option object ``cls`` from a node's inputs by name (those it does not declare are
     left at their defaults), plus ``extra`` fields."""
     return cls(**{name: settings[name] for name in declared(cls) if name in settings}, **extra)
+
+
+class Output(NamedTuple):
+    """One node output: name, ComfyUI type, tooltip, and whether it is a list (one per image)."""
+
+    name: str
+    type: str
+    tooltip: str
+    is_list: bool = False
+
+
+def outputs(*rows: Output) -> tuple[tuple, tuple, tuple, tuple]:
+    """``RETURN_TYPES, RETURN_NAMES, OUTPUT_IS_LIST, OUTPUT_TOOLTIPS`` from one table, so they
+    cannot fall out of step: ``RETURN_TYPES, RETURN_NAMES, OUTPUT_IS_LIST, OUTPUT_TOOLTIPS = outputs(...)``."""
+    return (tuple(r.type for r in rows), tuple(r.name for r in rows), tuple(r.is_list for r in rows),
+            tuple(r.tooltip for r in rows))

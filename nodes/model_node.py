@@ -11,7 +11,7 @@ from pal4vst.options import declaration
 from pal4vst.settings import DetectOptions, ModelSource
 
 from . import host
-from .inputs import widgets
+from .inputs import Output, outputs, widgets
 
 CATEGORY = "image/PAL4VST"
 
@@ -41,9 +41,9 @@ class PALLoadModel:
     """Loads a PAL4VST segmenter. Release names are downloaded into ``models/pal4vst`` on first use."""
 
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("PAL_MODEL",)
-    RETURN_NAMES = ("pal_model",)
-    OUTPUT_TOOLTIPS = ("the loaded artifact segmenter, for every other PAL node",)
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_IS_LIST, OUTPUT_TOOLTIPS = outputs(
+        Output("pal_model", "PAL_MODEL", "the loaded artifact segmenter, for every other PAL node"),
+    )
     SEARCH_ALIASES = ["pal4vst", "artifact detector", "load artifact model", "perceptual artifacts"]
     FUNCTION = "load"
     DESCRIPTION = ("Loads a PAL4VST artifact segmenter: a release (unified, stylegan2, portrait_shadow_removal; "

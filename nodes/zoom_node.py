@@ -16,7 +16,7 @@ from pal4vst.deps import check as check_requirements
 from pal4vst.settings import CropOptions, PasteOptions, RegionOptions
 
 from . import host
-from .inputs import widget, widgets
+from .inputs import options, Output, outputs, widget, widgets
 from .model_node import CATEGORY
 from .tensors import image_batch_to_numpy, mask_batch_to_numpy, to_image_batch, to_mask_batch
 
@@ -49,11 +49,12 @@ class PALZoomCrop:
     """Square crops 1.5x each artifact region (the paper's zoom-in), resized for the inpainter."""
 
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE", "MASK", "PAL_CROPS")
-    RETURN_NAMES = ("crops", "crop_masks", "pal_crops")
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_IS_LIST, OUTPUT_TOOLTIPS = outputs(
+        Output("crops", "IMAGE", "all regions of all images as one batch, work_size x work_size"),
+        Output("crop_masks", "MASK", "the region mask of each crop"),
+        Output("pal_crops", "PAL_CROPS", "crop records for PAL Composite"),
+    )
     SEARCH_ALIASES = ["zoom inpaint", "crop regions", "inpaint crop", "multi region inpaint", "fix artifacts"]
-    OUTPUT_TOOLTIPS = ("all regions of all images as one batch, work_size x work_size",
-                       "the region mask of each crop", "crop records for PAL Composite")
     FUNCTION = "crop"
     DESCRIPTION = ("Splits any mask into regions and crops a square around each (context x its size), zoomed to the "
                    "inpainter's working size. Inpaint the crops as one batch, then paste them back with PAL Composite.")
@@ -75,26 +76,24 @@ class PALZoomCrop:
             },
         }
 
-    def crop(self, image: torch.Tensor, mask: torch.Tensor, context: float, work_size: int, min_size: int,
-             max_regions: int, grow: int, min_area: int, feather: int, colour_match: bool = False, merge: bool = True):
+    def crop(self, image: torch.Tensor, mask: torch.Tensor, **settings):
         check_requirements()
         from pal4vst.zoom.crops import zoom_crops
 
         images = image_batch_to_numpy(image)
         masks = mask_batch_to_numpy(mask, len(images))
-        ropts = RegionOptions(grow=grow, min_area=min_area, max_regions=max_regions, merge=merge, context=context,
-                              min_size=min_size)
+        ropts, copts = options(RegionOptions, settings), options(CropOptions, settings)
         progress = host.Progress(len(images))
 
         def next_image(_: int) -> None:
             host.check_interrupted()
             progress.update(1)
 
-        zc = zoom_crops(images, masks, ropts, CropOptions(work_size=work_size), on_image=next_image)
-        state = PALCrops(zc.records, work_size, PasteOptions(feather=feather, colour_match=colour_match),
-                         placeholder=not len(zc))
+        zc = zoom_crops(images, masks, ropts, copts, on_image=next_image)
+        state = PALCrops(zc.records, copts.work_size, options(PasteOptions, settings), placeholder=not len(zc))
         if state.placeholder:  # keep the graph running: one crop of the first image, nothing to repaint
-            crops, cmasks = [placeholder_crop(images[0], work_size)], [np.zeros((work_size, work_size), np.float32)]
+            side = copts.work_size
+            crops, cmasks = [placeholder_crop(images[0], side)], [np.zeros((side, side), np.float32)]
         else:
             crops, cmasks = list(zc.images), list(zc.masks.astype(np.float32))
         return (to_image_batch(crops).clamp(0, 1), to_mask_batch(cmasks), state)
@@ -104,9 +103,9 @@ class PALComposite:
     """Pastes inpainted crops back; pixels outside the repaired regions stay exactly as they were."""
 
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    OUTPUT_TOOLTIPS = ("the images with each crop's change pasted inside its region only",)
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_IS_LIST, OUTPUT_TOOLTIPS = outputs(
+        Output("image", "IMAGE", "the images with each crop's change pasted inside its region only"),
+    )
     SEARCH_ALIASES = ["stitch", "paste back", "inpaint stitch", "uncrop"]
     FUNCTION = "composite"
     DESCRIPTION = "Pastes the inpainted crops from PAL Zoom Crop back into the original images."

@@ -26,9 +26,15 @@ def _image(squares=SQUARES, h=256, w=320) -> torch.Tensor:
     return torch.from_numpy(squares_image(h, w, squares).astype(np.float32) / 255)[None]
 
 
+def _segs(pal_model, image, **over):
+    """PAL Detect (SEGS) as ComfyUI calls it: every input by name."""
+    settings = dict(threshold=0.5, dilation=0, crop_factor=1.5, drop_size=10, mode="whole")
+    return PALDetectSEGS().detect(pal_model, image, **{**settings, **over})
+
+
 def test_segs_are_impacts_layout_one_seg_per_region(pal_model):
     image = _image()
-    (shape, segs), = PALDetectSEGS().detect(pal_model, image, 0.5, 0, 1.5, 10, "whole")
+    (shape, segs), = _segs(pal_model, image)
     assert shape == (256, 320) and len(segs) == len(SQUARES)
     for seg in segs:
         x1, y1, x2, y2 = seg.crop_region
@@ -50,16 +56,16 @@ def test_segs_are_impacts_layout_one_seg_per_region(pal_model):
 
 def test_crop_factor_dilation_and_drop_size_mean_what_they_mean_in_impact(pal_model):
     image = _image(((100, 140, 140, 180),))  # one 40x40 square in the middle
-    (_, [plain]), = PALDetectSEGS().detect(pal_model, image, 0.5, 0, 1.0, 10, "whole")
-    (_, [wide]), = PALDetectSEGS().detect(pal_model, image, 0.5, 0, 3.0, 10, "whole")
+    (_, [plain]), = _segs(pal_model, image, crop_factor=1.0)
+    (_, [wide]), = _segs(pal_model, image, crop_factor=3.0)
     bw, bh = plain.bbox[2] - plain.bbox[0], plain.bbox[3] - plain.bbox[1]
     assert plain.crop_region == plain.bbox  # factor 1: the bbox itself
     cx, cy = (wide.crop_region[0] + wide.crop_region[2]) / 2, (wide.crop_region[1] + wide.crop_region[3]) / 2
     assert abs((wide.crop_region[2] - wide.crop_region[0]) - 3 * bw) <= 1
     assert abs((wide.crop_region[3] - wide.crop_region[1]) - 3 * bh) <= 1
     assert abs(cx - (plain.bbox[0] + plain.bbox[2]) / 2) <= 1 and abs(cy - (plain.bbox[1] + plain.bbox[3]) / 2) <= 1
-    (_, [grown]), = PALDetectSEGS().detect(pal_model, image, 0.5, 9, 3.0, 10, "whole")
-    (_, [shrunk]), = PALDetectSEGS().detect(pal_model, image, 0.5, -9, 3.0, 10, "whole")
+    (_, [grown]), = _segs(pal_model, image, dilation=9, crop_factor=3.0)
+    (_, [shrunk]), = _segs(pal_model, image, dilation=-9, crop_factor=3.0)
     assert grown.crop_region == shrunk.crop_region == wide.crop_region
     # Impact's dilation is a 9x9 square kernel (cv2.dilate / erode): the same as the max / min over
     # every shift of -4..4 in both directions, computed here in numpy
@@ -82,10 +88,10 @@ def test_drop_size_needs_wider_and_taller(pal_model):
     """A region 80 wide and 40 tall: kept while both sides exceed drop_size, dropped as soon as
     one does not (a rule of 'wider or taller' would keep it at 60)."""
     image = _image(((100, 100, 140, 180),))
-    (_, [seg]), = PALDetectSEGS().detect(pal_model, image, 0.5, 0, 1.0, 1, "whole")
+    (_, [seg]), = _segs(pal_model, image, crop_factor=1.0, drop_size=1)
     bw, bh = seg.bbox[2] - seg.bbox[0], seg.bbox[3] - seg.bbox[1]
     assert bw > bh + 20
-    kept = lambda size: len(PALDetectSEGS().detect(pal_model, image, 0.5, 0, 1.0, size, "whole")[0][1])  # noqa: E731
+    kept = lambda size: len(_segs(pal_model, image, crop_factor=1.0, drop_size=size)[0][1])  # noqa: E731
     assert kept(bh - 1) == 1 and kept(bh) == 0 and kept((bw + bh) // 2) == 0 and kept(bw) == 0
 
 
@@ -132,4 +138,4 @@ def test_detect_combined_is_the_detection_mask(pal_model):
 
 def test_batches_are_refused_clearly(pal_model):
     with pytest.raises(ValueError, match="one image at a time"):
-        PALDetectSEGS().detect(pal_model, torch.cat([_image(), _image()]), 0.5, 0, 1.5, 10, "whole")
+        _segs(pal_model, torch.cat([_image(), _image()]))

@@ -22,6 +22,9 @@ def pal_model(tiny_st, monkeypatch):
     return PALLoadModel().load(tiny_st.name, "cpu", "fp32")[0]
 
 
+ZOOM = dict(context=1.5, work_size=64, min_size=32, max_regions=0, grow=4, min_area=0, feather=2)
+
+
 def _batch(*shapes):
     return torch.from_numpy(np.stack([synthetic_image(h, w, i) for i, (h, w) in enumerate(shapes)]).astype(np.float32) / 255)
 
@@ -62,7 +65,7 @@ def test_score_picks_the_best(bright_st, monkeypatch):
     big, small = ((20, 20, 100, 110),), ((40, 40, 70, 70),)
     arrays = [squares_image(128, 128, big), squares_image(128, 128, ()), squares_image(128, 128, small)]
     images = torch.from_numpy(np.stack(arrays).astype(np.float32) / 255)
-    pars, best, ordered, indices, summary = node.score(pal_model, images, 0.5)["result"]
+    pars, best, ordered, indices, summary = node.score(pal_model, images, threshold=0.5)["result"]
     assert indices == [1, 2, 0] and pars[1] == 0.0 < pars[2] < pars[0]  # clean, small, big
     assert torch.equal(best[0], images[1]) and torch.equal(ordered[2], images[0])
     assert summary.startswith("1. image 1")
@@ -74,7 +77,7 @@ def test_zoom_crop_inpaint_composite_roundtrip():
     masks[0, 10:30, 20:40] = 1
     masks[1, 50:70, 90:110] = 1
     masks[1, 5:8, 5:8] = 1
-    crops, cmasks, state = PALZoomCrop().crop(images, masks, 1.5, 64, 32, 0, 4, 0, 2)
+    crops, cmasks, state = PALZoomCrop().crop(images, masks, **ZOOM)
     assert crops.shape[1:] == (64, 64, 3) and cmasks.shape[0] == crops.shape[0] == len(state.records)
     assert {r.image_index for r in state.records} == {0, 1}
     same = PALComposite().composite(images, crops, state)[0]
@@ -88,7 +91,7 @@ def test_zoom_crop_inpaint_composite_roundtrip():
 
 def test_no_artifacts_passes_through_without_empty_tensors():
     images = _batch((50, 70))
-    crops, cmasks, state = PALZoomCrop().crop(images, torch.zeros(1, 50, 70), 1.5, 64, 32, 0, 4, 0, 2)
+    crops, cmasks, state = PALZoomCrop().crop(images, torch.zeros(1, 50, 70), **ZOOM)
     assert crops.shape == (1, 64, 64, 3) and cmasks.shape == (1, 64, 64) and cmasks.sum() == 0
     assert state.placeholder
     assert torch.equal(PALComposite().composite(images, crops * 0.3, state)[0], images)
@@ -98,7 +101,7 @@ def test_composite_refuses_mismatched_crops():
     images = _batch((60, 60))
     masks = torch.zeros(1, 60, 60)
     masks[0, 20:30, 20:30] = 1
-    crops, _, state = PALZoomCrop().crop(images, masks, 1.5, 64, 32, 0, 0, 0, 0)
+    crops, _, state = PALZoomCrop().crop(images, masks, **{**ZOOM, "grow": 0, "feather": 0})
     with pytest.raises(ValueError, match="inpainted crops"):
         PALComposite().composite(images, torch.cat([crops, crops]), state)
     with pytest.raises(ValueError, match="expects 64x64"):
