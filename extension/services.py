@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pal4vst.model.checkpoint import load_checkpoint
-from pal4vst.detect import Detector
+from pal4vst.detect import Detector, Reader
 from pal4vst.model.weights import RELEASES, add_model_dir, list_local_models, resolve
 
 
@@ -44,16 +44,17 @@ class Services:
                 raise UnknownModel(f"unknown PAL4VST model {model!r}; available: {', '.join(self.model_choices())}")
         return resolve(model, download=self.download)
 
-    def detector(self, model: str, threshold: float = 0.5, mode: str = "whole") -> Detector:
+    def detector(self, model: str, threshold: float = 0.5, mode: str = "whole") -> Reader:
+        """The model's detector (loaded and placed once), reading with ``threshold`` and ``mode``."""
         path = self._path(model)
         key = (str(path), path.stat().st_mtime)
         with self._lock:
-            loaded = self._cache.get(key)
-            if loaded is None:
-                loaded = load_checkpoint(path)
+            detector = self._cache.get(key)
+            if detector is None:
+                detector = Detector(load_checkpoint(path), device=self.device, dtype=self.dtype)
                 self._cache.clear()  # one model in memory at a time
-                self._cache[key] = loaded
-        return Detector(loaded, device=self.device, dtype=self.dtype, threshold=threshold, mode=mode)
+                self._cache[key] = detector
+        return detector.reading(threshold=threshold, mode=mode)
 
     def unload(self) -> None:
         with self._lock:

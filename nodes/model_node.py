@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pal4vst.deps import check as check_requirements
@@ -24,12 +24,18 @@ class PALModel:
     device: str
     dtype: str
     name: str
+    _detector: Any = field(default=None, repr=False, compare=False)
 
-    def detector(self, **options):
-        """A :class:`~pal4vst.detect.Detector` on ComfyUI's device, with ``options`` of DetectOptions."""
+    def detector(self, threshold: float | None = None, mode: str | None = None):
+        """The model's one :class:`~pal4vst.detect.Detector`, placed on ComfyUI's device (again,
+        after :meth:`offload`), reading with ``threshold`` and ``mode``."""
         from pal4vst.detect import Detector
 
-        return Detector(self.loaded, device=str(host.compute_device(self.device)), dtype=self.dtype, **options)
+        if self._detector is None:
+            self._detector = Detector(self.loaded, device=str(host.compute_device(self.device)), dtype=self.dtype)
+        else:
+            self._detector.place()
+        return self._detector.reading(threshold=threshold, mode=mode)
 
     def offload(self) -> None:
         """Hand the GPU back to the diffusion model between runs."""

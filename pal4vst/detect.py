@@ -65,7 +65,9 @@ class Detector:
         model: a :class:`LoadedModel`, or a path / release name resolved by :mod:`pal4vst.model.weights`.
         options: :class:`DetectOptions`; keyword arguments replace its fields
             (``Detector(model, device="cpu", threshold=0.4)``). Weights stay fp32 and the forward
-            pass runs under autocast in the chosen ``dtype``.
+            pass runs under autocast in the chosen ``dtype``. Placement (model, device, dtype,
+            batch) is fixed here; reading (``threshold``, ``mode``) has these as defaults and can
+            be given per call: ``det(image, threshold=0.4)``, or bound with :meth:`reading`.
         place: move the module to the device, in its fastest memory layout, in eval mode (the
             default). ``False`` uses it as it is: validation of a model being trained.
     """
@@ -84,35 +86,59 @@ class Detector:
         self.tile_overlap = min(opts.tile_overlap, self.size // 2)
         # channels_last speeds up the head's convolutions in bf16/fp16 and on GPUs (measured:
         # 0.54x vs 0.56x of MMSeg's time in bf16 on CPU) but slows fp32 on CPU (1.08x vs 1.00x).
+        self.module = model.module
         if place:
-            fast = self.dtype != torch.float32 or self.device.type == "cuda"
-            fmt = torch.channels_last if fast else torch.contiguous_format
-            self.module = model.module.to(self.device).to(memory_format=fmt).eval()
-        else:  # a model being trained: its device, layout and mode stay the trainer's
-            self.module = model.module
+            self.place()
+        # else: a model being trained; its device, layout and mode stay the trainer's
         self._mean = torch.tensor(model.config.mean, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(model.config.std, device=self.device).view(1, 3, 1, 1)
 
     # ---------------------------------------------------------------- public API
-    def __call__(self, images: Input | Sequence[Input]) -> Detection | list[Detection]:
-        """Detect on one image (returns a Detection) or a sequence / BHWC tensor (returns a list)."""
-        if isinstance(images, torch.Tensor) and images.ndim == 4:
-            return self.detect_batch(list(images))
-        if isinstance(images, (list, tuple)):
-            return self.detect_batch(list(images))
-        return self.detect_batch([images])[0]
+    def place(self) -> Detector:
+        """Move the module to the device, in its fastest memory layout, in eval mode (again, after
+        a host moved it away to free memory)."""
+        # channels_last speeds up the head's convolutions in bf16/fp16 and on GPUs (measured:
+        # 0.54x vs 0.56x of MMSeg's time in bf16 on CPU) but slows fp32 on CPU (1.08x vs 1.00x).
+        fast = self.dtype != torch.float32 or self.device.type == "cuda"
+        fmt = torch.channels_last if fast else torch.contiguous_format
+        self.module = self.loaded.module.to(self.device).to(memory_format=fmt).eval()
+        return self
 
-    def detect_batch(self, images: Sequence[Input]) -> list[Detection]:
+    def __call__(self, images: Input | Sequence[Input], *, threshold: float | None = None,
+                 mode: str | None = None) -> Detection | list[Detection]:
+        """Detect on one image (returns a Detection) or a sequence / BHWC tensor (returns a list);
+        ``threshold`` and ``mode`` replace the detector's own for this call."""
+        if isinstance(images, torch.Tensor) and images.ndim == 4:
+            return self.detect_batch(list(images), threshold=threshold, mode=mode)
+        if isinstance(images, (list, tuple)):
+            return self.detect_batch(list(images), threshold=threshold, mode=mode)
+        return self.detect_batch([images], threshold=threshold, mode=mode)[0]
+
+    def detect_batch(self, images: Sequence[Input], *, threshold: float | None = None,
+                     mode: str | None = None) -> list[Detection]:
         """Detect on several images, in forward passes of at most ``options.batch``."""
+        read = self._read(threshold, mode)
         results: list[Detection] = []
         step = self.options.batch
         for start in range(0, len(images), step):
             chunk = images[start:start + step]
-            if self.options.mode == "tiled":
-                results.extend(self._tiled(img) for img in chunk)
+            if read.mode == "tiled":
+                results.extend(self._tiled(img, read.threshold) for img in chunk)
             else:
-                results.extend(self._whole(chunk))
+                results.extend(self._whole(chunk, read.threshold))
         return results
+
+    def reading(self, *, threshold: float | None = None, mode: str | None = None) -> Reader:
+        """This detector with ``threshold`` / ``mode`` bound: what to hand code that calls
+        ``detector(image)`` (refine, a host's nodes), without placing the model again."""
+        self._read(threshold, mode)  # an out-of-range value is refused now, not at the first image
+        return Reader(self, threshold, mode)
+
+    def _read(self, threshold: float | None, mode: str | None) -> DetectOptions:
+        if threshold is None and mode is None:
+            return self.options
+        return dataclasses.replace(self.options, **{k: v for k, v in (("threshold", threshold), ("mode", mode))
+                                                    if v is not None})
 
     def logit_difference(self, batch: torch.Tensor) -> torch.Tensor:
         """Model output for a normalised ``[B, 3, S, S]`` batch as ``l1 - l0`` (``[B, 1, S, S]``, fp32)."""
@@ -151,39 +177,50 @@ class Detector:
         """``[B, 3, S, S]`` RGB 0..255 on the device -> the model's normalised input."""
         return (x - self._mean) / self._std
 
-    def upsample(self, diff: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def upsample(self, diff: torch.Tensor, height: int, width: int,
+                 threshold: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``diff`` ``[1, 1, h, w]`` logit difference -> (difference, mask) at ``height x width``."""
         if self.loaded.output == "labels":
             up = F.interpolate(diff, size=(height, width), mode="nearest")
         else:
             up = F.interpolate(diff, size=(height, width), mode="bilinear", align_corners=False)
         d = up[0, 0]
-        threshold = self.options.threshold
+        threshold = self.options.threshold if threshold is None else threshold
         return d, (d > 0 if threshold == 0.5 else torch.sigmoid(d) > threshold)
 
-    def _finish(self, diff: torch.Tensor, height: int, width: int) -> Detection:
+    def _finish(self, diff: torch.Tensor, height: int, width: int, threshold: float) -> Detection:
         """``diff`` ``[1, 1, h, w]`` logit difference -> probability and mask at ``height x width``."""
-        d, mask = self.upsample(diff, height, width)
+        d, mask = self.upsample(diff, height, width, threshold)
         prob = torch.sigmoid(d, out=d) if self.loaded.output == "logits" else mask.float()
         return Detection(prob=prob.cpu().numpy(), mask=mask.cpu().numpy())
 
-    def _whole(self, images: Sequence[Input]) -> list[Detection]:
+    def _whole(self, images: Sequence[Input], threshold: float) -> list[Detection]:
         prepared = [self._as_uint8_or_tensor(im) for im in images]
         batch = torch.cat([self._resize_normalise(im, self.size) for im in prepared])
         diff = self.logit_difference(batch)
-        return [self._finish(diff[i:i + 1], im.shape[0], im.shape[1]) for i, im in enumerate(prepared)]
+        return [self._finish(diff[i:i + 1], im.shape[0], im.shape[1], threshold) for i, im in enumerate(prepared)]
 
-    def _tiled(self, image: Input) -> Detection:
+    def _tiled(self, image: Input, threshold: float) -> Detection:
         img = self._as_uint8_or_tensor(image)
         if isinstance(img, torch.Tensor):
             img = array_to_rgb_uint8(img.cpu().numpy())
         h, w = img.shape[:2]
         s = self.size
         if min(h, w) < s:  # too small to tile: the whole-image path is the release's behaviour
-            return self._whole([img])[0]
+            return self._whole([img], threshold)[0]
         diff = blend_tiles(img, s, self.tile_overlap, self.options.batch, device=self.device,
                            run=lambda tiles: self.logit_difference(torch.cat([self._resize_normalise(t, s) for t in tiles])))
-        return self._finish(diff[None, None], h, w)
+        return self._finish(diff[None, None], h, w, threshold)
+
+
+class Reader:
+    """A :class:`Detector` with its reading (threshold, mode) bound: call it like the detector."""
+
+    def __init__(self, detector: Detector, threshold: float | None, mode: str | None) -> None:
+        self.detector, self.threshold, self.mode = detector, threshold, mode
+
+    def __call__(self, images: Input | Sequence[Input]) -> Detection | list[Detection]:
+        return self.detector(images, threshold=self.threshold, mode=self.mode)
 
 
 def detect(images: Input | Iterable[Input], model: LoadedModel | str | Path, **kwargs) -> Detection | list[Detection]:

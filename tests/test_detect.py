@@ -188,3 +188,38 @@ def test_par_and_ranking():
     assert par(np.zeros((0, 0))) == 0.0
     ranked = rank([0.3, 0.1, 0.1, 0.0])
     assert [r.index for r in ranked] == [3, 1, 2, 0] and ranked[0].rank == 1
+
+
+def test_reading_is_per_call_placement_is_once(tiny_model):
+    """Threshold and mode are read per call (or bound with reading()), with the same result as a
+    detector built with them; the module is placed once."""
+    from pal4vst.options import OptionError
+
+    img = synthetic_image(70, 90, 5)
+    base = Detector(tiny_model, device="cpu", dtype="fp32")
+    for t in (0.3, 0.7):
+        built = Detector(tiny_model, device="cpu", dtype="fp32", threshold=t)(img)
+        assert np.array_equal(base(img, threshold=t).mask, built.mask)
+        assert np.array_equal(base.reading(threshold=t)(img).mask, built.mask)
+    assert base(img, threshold=0.3).mask.sum() > base(img).mask.sum() > base(img, threshold=0.7).mask.sum()
+    assert base.options.threshold == 0.5  # a call's reading does not stick
+    tiled = Detector(tiny_model, device="cpu", dtype="fp32", mode="tiled")(synthetic_image(150, 230))
+    assert np.array_equal(base(synthetic_image(150, 230), mode="tiled").prob, tiled.prob)
+    with pytest.raises(OptionError, match="threshold must be between"):
+        base.reading(threshold=1.5)
+
+
+def test_a_pal_model_keeps_one_detector(tiny_st, monkeypatch):
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT))
+    from nodes.model_node import PALLoadModel
+
+    monkeypatch.setenv("PAL4VST_MODELS", str(tiny_st.parent))
+    pal_model = PALLoadModel().load(tiny_st.name, "cpu", "fp32")[0]
+    a, b = pal_model.detector(threshold=0.3), pal_model.detector(threshold=0.6, mode="tiled")
+    assert a.detector is b.detector and (a.threshold, b.threshold, b.mode) == (0.3, 0.6, "tiled")
+    pal_model.offload()
+    assert pal_model.detector().detector is a.detector  # placed again, not rebuilt
