@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from pal4vst.render import mask_to_uint8
+from pal4vst.settings import SamplingOptions
 
 from .args import PALArgs
 
@@ -40,23 +41,24 @@ class WebuiInpainter:
     def __init__(self, p, args: PALArgs) -> None:
         self.p = p
         self.args = args
+        self.sampling = args.options(SamplingOptions)
 
     @property
     def base_seed(self) -> int:
-        return int(getattr(self.p, "seed", -1)) if self.args.seed < 0 else self.args.seed
+        return int(getattr(self.p, "seed", -1)) if self.sampling.seed < 0 else self.sampling.seed
 
     def _job(self, crop: Image.Image, mask: Image.Image, seed: int, count: int):
         from modules.processing import StableDiffusionProcessingImg2Img
 
-        p, a = self.p, self.args
+        p, a, s = self.p, self.args, self.sampling
         i2i = StableDiffusionProcessingImg2Img(
             init_images=[crop], mask=mask, mask_blur=a.mask_blur, inpainting_fill=1, inpaint_full_res=False,
-            denoising_strength=a.denoise, resize_mode=0, inpainting_mask_invert=0,
+            denoising_strength=s.denoise, resize_mode=0, inpainting_mask_invert=0,
             sd_model=getattr(p, "sd_model", None), outpath_samples=getattr(p, "outpath_samples", None),
             outpath_grids=getattr(p, "outpath_grids", None),
-            prompt=a.prompt or getattr(p, "prompt", ""), negative_prompt=a.negative_prompt or getattr(p, "negative_prompt", ""),
+            prompt=s.prompt or getattr(p, "prompt", ""), negative_prompt=s.negative_prompt or getattr(p, "negative_prompt", ""),
             styles=[], seed=seed, subseed=-1, subseed_strength=0, sampler_name=a.sampler or getattr(p, "sampler_name", None),
-            scheduler=getattr(p, "scheduler", None), batch_size=count, n_iter=1, steps=a.steps, cfg_scale=a.cfg,
+            scheduler=getattr(p, "scheduler", None), batch_size=count, n_iter=1, steps=s.steps, cfg_scale=s.cfg,
             width=a.work_size, height=a.work_size, do_not_save_samples=True, do_not_save_grid=True,
             override_settings={}, extra_generation_params={},
         )

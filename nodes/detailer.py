@@ -27,7 +27,7 @@ class StepProgress:
 
     def __init__(self, model) -> None:
         self.done = self.total = 0
-        self.bar = host.progress_bar(1)
+        self.bar = host.Progress(1)
         self.previewer = host.previewer(model)
 
     def add(self, steps: int) -> None:
@@ -37,8 +37,7 @@ class StepProgress:
         host.check_interrupted()  # Cancel stops the detailer between two sampling steps
         self.done += 1
         preview = self.previewer.decode_latent_to_preview_image("JPEG", x0) if self.previewer else None
-        if self.bar is not None:
-            self.bar.update_absolute(self.done, max(self.total, self.done), preview)
+        self.bar.update_absolute(self.done, max(self.total, self.done), preview)
 
 
 class ComfyInpainter:

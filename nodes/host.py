@@ -79,19 +79,19 @@ def check_interrupted() -> None:
 
 
 class Progress:
-    """comfy.utils.ProgressBar, or nothing."""
+    """ComfyUI's progress bar on the running node (comfy.utils.ProgressBar), or nothing outside it."""
 
     def __init__(self, total: int) -> None:
-        self.bar = cu.ProgressBar(total) if IN_COMFY and total > 0 else None
+        self.bar = cu.ProgressBar(max(total, 1)) if IN_COMFY else None
 
     def update(self, n: int = 1) -> None:
         if self.bar is not None:
             self.bar.update(n)
 
-
-def progress_bar(total: int):
-    """ComfyUI's ProgressBar (``update_absolute(value, total, preview)``), or None outside it."""
-    return cu.ProgressBar(total) if IN_COMFY else None
+    def update_absolute(self, value: int, total: int | None = None, preview=None) -> None:
+        """Set the bar to ``value`` of ``total`` (which may grow), with a sampler preview image."""
+        if self.bar is not None:
+            self.bar.update_absolute(value, total, preview)
 
 
 def previewer(model):

@@ -127,12 +127,11 @@ class PALComposite:
                              "connect the crops from the same PAL Zoom Crop, inpainted as one batch")
         if len(images) <= max(r.image_index for r in pal_crops.records):
             raise ValueError("PAL Composite: the image batch is smaller than the one PAL Zoom Crop cropped")
-        bar = host.progress_bar(len(images))
+        progress = host.Progress(len(images))
 
         def done(i: int) -> None:
             host.check_interrupted()
-            if bar is not None:
-                bar.update_absolute(i + 1, len(images))
+            progress.update(1)
 
         out = composite_batch(images, patches, pal_crops.records, on_image=done, paste=pal_crops.paste)
         return (to_image_batch(out).to(image.dtype),)

@@ -98,7 +98,7 @@ def test_killed_run_resumes_and_scores_each_image_once(data, tmp_path):
     is resumed by a new run that scores every image exactly once."""
     from pal4vst.detect import Detector
     from pal4vst.model.checkpoint import load_checkpoint
-    from pal4vst.scoring.batch import ScoreJob, ScoreOptions, run
+    from pal4vst.scoring.batch import ScoreJob, ScoreOptions, score_job
 
     folder, shard, model = data
     out = tmp_path / "r.csv"
@@ -109,7 +109,7 @@ def test_killed_run_resumes_and_scores_each_image_once(data, tmp_path):
 
     detector = Detector(load_checkpoint(model), device="cpu", dtype="fp32", batch=4)
     with pytest.raises(_Killed):
-        run(ScoreJob([str(folder), str(shard)], out, detector, ScoreOptions(workers=0, chunk=8), on_chunk=die))
+        score_job(ScoreJob([str(folder), str(shard)], out, detector, ScoreOptions(workers=0, chunk=8), on_chunk=die))
     part = out.with_name("r.csv.parts") / "part-00000-of-00001.jsonl"
     first = part.read_text().splitlines(keepends=True)
     assert len(first) == 16 and not out.exists()
@@ -144,7 +144,7 @@ def test_an_image_changed_since_it_was_scored_is_scored_again(tmp_path, bright_s
     from conftest import squares_image
     from pal4vst.detect import Detector
     from pal4vst.model.checkpoint import load_checkpoint
-    from pal4vst.scoring.batch import ScoreJob, ScoreOptions, run
+    from pal4vst.scoring.batch import ScoreJob, ScoreOptions, score_job
 
     folder = tmp_path / "imgs"
     folder.mkdir()
@@ -153,14 +153,14 @@ def test_an_image_changed_since_it_was_scored_is_scored_again(tmp_path, bright_s
     out = tmp_path / "r.csv"
     detector = Detector(load_checkpoint(bright_st), device="cpu", dtype="fp32", batch=4)
     job = lambda: ScoreJob([str(folder)], out, detector, ScoreOptions(workers=0, chunk=8))  # noqa: E731
-    run(job())
+    score_job(job())
     first = {r["path"]: float(r["par"]) for r in _rows(out)}
     assert len(first) == 3 and set(first.values()) == {0.0}
     changed = folder / "1.png"
     Image.fromarray(squares_image(64, 64, ((8, 8, 40, 48),))).save(changed)
     os.utime(changed, (1_900_000_000, 1_900_000_000))  # a different time, whatever the clock's resolution
-    summary = run(job())
+    summary = score_job(job())
     second = {r["path"]: float(r["par"]) for r in _rows(out)}
-    assert summary["scored"] == 1 and summary["skipped"] == 2
+    assert summary.scored == 1 and summary.skipped == 2
     assert second[str(changed)] > 0.2 and all(second[p] == 0.0 for p in second if p != str(changed))
     assert np.isclose(sum(second.values()), second[str(changed)])

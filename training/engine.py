@@ -120,6 +120,24 @@ def sample_batches(cfg: TrainConfig, samples: list, start: int, world: World, mi
                                             pin_memory=device.type == "cuda", drop_last=False))
 
 
+@dataclasses.dataclass(frozen=True)
+class Best:
+    """The best validation so far: artifact IoU, mIoU and the iteration (-1: none yet)."""
+
+    artifact_iou: float = -1.0
+    miou: float = float("nan")
+    iter: int = -1
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What a run ends with: its last loss, its best validation and its output folder."""
+
+    last_loss: float
+    best: Best
+    out: str
+
+
 class Trainer:
     """The model, optimiser, schedule and AMP scaler of one run, and what happens to them."""
 
@@ -137,7 +155,7 @@ class Trainer:
         self.dtype = amp_dtype(cfg, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
         self.done = 0
-        self.best = {"artifact_iou": -1.0, "iter": -1}
+        self.best = Best()
 
     @property
     def lr(self) -> float:
@@ -159,7 +177,7 @@ class Trainer:
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state.get("scaler", {}) or self.scaler.state_dict())
-        self.done, self.best = int(state["iter"]), dict(state["best"])
+        self.done, self.best = int(state["iter"]), Best(**state["best"])
         torch.set_rng_state(state["rng"]["torch"])
 
     def step(self, batches: Iterator, it: int) -> torch.Tensor:
@@ -197,14 +215,14 @@ class Trainer:
             conf = confusion(detector, samples, _ignore_value(cfg), cfg.ignore_index)
         finally:
             self.model.train(was_training)
-        if conf.artifact_iou > self.best["artifact_iou"]:
-            self.best = {"artifact_iou": conf.artifact_iou, "miou": conf.miou, "iter": self.done}
+        if conf.artifact_iou > self.best.artifact_iou:
+            self.best = Best(conf.artifact_iou, conf.miou, self.done)
         return conf
 
     def save(self, path: Path) -> None:
         state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                  "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(), "iter": self.done,
-                 "best": self.best, "rng": {"torch": torch.get_rng_state()}, "config": json.dumps(self.cfg.to_dict())}
+                 "best": dataclasses.asdict(self.best), "rng": {"torch": torch.get_rng_state()}, "config": json.dumps(self.cfg.to_dict())}
         atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
@@ -286,8 +304,8 @@ def _tensorboard(out: Path):
         return None
 
 
-def train(cfg: TrainConfig, resume: str | bool = False, on_step: Callable[[int], None] | None = None) -> dict:
-    """Train as ``cfg`` says; returns a summary (last loss, best IoU, output folder).
+def train(cfg: TrainConfig, resume: str | bool = False, on_step: Callable[[int], None] | None = None) -> TrainResult:
+    """Train as ``cfg`` says; returns its :class:`TrainResult` (last loss, best IoU, output folder).
 
     ``resume``: continue from ``OUT/last.pt`` (True) or the checkpoint given. ``on_step(n)`` is
     called after step ``n`` and its checkpoint (progress reporting, or a test stopping the run).
@@ -319,9 +337,9 @@ def train(cfg: TrainConfig, resume: str | bool = False, on_step: Callable[[int],
             runlog.step(done, totals, lr)
             if done % cfg.val_interval == 0 or done == cfg.iters:
                 if world.main:
-                    before = trainer.best["iter"]
+                    before = trainer.best.iter
                     runlog.validation(done, trainer.validate(val_samples))
-                    if trainer.best["iter"] != before:
+                    if trainer.best.iter != before:
                         save_safetensors(trainer.model, out / "best.safetensors", source_name=f"iter {done}")
                 world.barrier()
             if done % cfg.ckpt_interval == 0 or done == cfg.iters:
@@ -336,4 +354,4 @@ def train(cfg: TrainConfig, resume: str | bool = False, on_step: Callable[[int],
         save_safetensors(trainer.model, out / "last.safetensors", source_name=f"iter {cfg.iters}")
     world.barrier()
     world.close()
-    return {"last_loss": loss, "best": trainer.best, "out": str(out)}
+    return TrainResult(loss, trainer.best, str(out))

@@ -42,7 +42,7 @@ def configure(args: argparse.Namespace, default_recipe: str = "release", **fixed
     return fit_warmup(apply_overrides(cfg, args), set(from_file) | explicit_keys(args, cfg))
 
 
-def run(args: argparse.Namespace, default_recipe: str = "release", **fixed) -> dict:
+def run(args: argparse.Namespace, default_recipe: str = "release", **fixed):
     """Configure, train, print the summary as JSON."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg, note = configure(args, default_recipe, **fixed)
@@ -51,11 +51,11 @@ def run(args: argparse.Namespace, default_recipe: str = "release", **fixed) -> d
     if not cfg.data:
         raise SystemExit("--data DIR is required (a dataset folder; see training/data.py for layouts)")
     summary = train(cfg, resume=args.resume)
-    print(json.dumps(summary))
+    print(json.dumps(dataclasses.asdict(summary)))
     return summary
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None):
     return run(parser().parse_args(argv))
 
 

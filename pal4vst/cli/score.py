@@ -28,8 +28,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..distributed import World
     from ..options import project
-    from ..scoring.batch import ScoreJob
-    from ..scoring.batch import run as run_job
+    from ..scoring.batch import ScoreJob, score_job
     from ..settings import ScoreOptions
 
     world = World.from_env()
@@ -39,22 +38,22 @@ def run(args: argparse.Namespace) -> int:
         if torch.cuda.is_available():
             args.device = f"cuda:{world.local_rank}"
     job = ScoreJob(args.inputs, args.out, make_detector(args), project(args, ScoreOptions), world)
-    summary = run_job(job)
+    summary = score_job(job)
     if world.rank != 0:
         return 0
-    for _, path, par in summary["best"]:
+    for _, path, par in summary.best:
         print(f"PAR {par:.4f}  {path}")
-    print(f"ranked {summary['ranked']} images -> {args.out} ({summary['images_per_s']} images/s on rank 0, "
-          f"{summary['skipped']} already scored)", file=sys.stderr)
-    if summary["histogram"]:
-        print(f"PAR histogram: {summary['histogram']}", file=sys.stderr)
-    for line in summary["slowest_decode"][:3]:
+    print(f"ranked {summary.ranked} images -> {args.out} ({summary.images_per_s} images/s on rank 0, "
+          f"{summary.skipped} already scored)", file=sys.stderr)
+    if summary.histogram:
+        print(f"PAR histogram: {summary.histogram}", file=sys.stderr)
+    for line in summary.slowest_decode[:3]:
         print(f"slowest to decode: {line}", file=sys.stderr)
-    for line in summary["failed"]:
+    for line in summary.failed:
         print(f"error: {line}", file=sys.stderr)
     if args.html:
         contact_sheet(args.out, args.html, job.detector, args.html_max)
-    return EXIT_INPUT_FAILED if summary["failed"] else 0
+    return EXIT_INPUT_FAILED if summary.failed else 0
 
 
 def contact_sheet(ranking: Path, html: Path, detector, limit: int) -> None:

@@ -35,7 +35,8 @@ from torch import nn
 
 from .. import __version__
 from ..files import atomic_write
-from .layouts import CheckpointError, classify, filter_state_dict, infer_config, read_preprocessing, strip_prefix
+from .errors import CheckpointError
+from .layouts import classify, filter_state_dict, infer_config, read_preprocessing, strip_prefix
 from .segmenter import ModelConfig, PALSegmenter
 
 log = logging.getLogger(__name__)

@@ -37,11 +37,8 @@ from collections.abc import Mapping
 
 import torch
 
+from .errors import CheckpointError
 from .segmenter import ModelConfig
-
-
-class CheckpointError(ValueError):
-    """A file that is not a usable PAL4VST checkpoint; the message says why and what to do."""
 
 
 _ANCHOR = "backbone.patch_embed.projection.weight"

@@ -11,6 +11,7 @@ at most the chunk each rank was writing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -57,8 +59,37 @@ def read_parts(folder: Path) -> dict[str, dict]:
     return done
 
 
+class Decoded(NamedTuple):
+    """One input as a decoding worker hands it over: its index in the job, the image resized to
+    the model's input (uint8 ``SxSx3``; None when it failed), its own ``(h, w)``, the error, and
+    the seconds decoding took."""
+
+    index: int
+    small: torch.Tensor | None
+    size: tuple[int, int]
+    error: str
+    seconds: float
+
+
+@dataclass
+class ScoreSummary:
+    """What a scoring job did: this rank's share, and (rank 0) the merged ranking."""
+
+    rank: int
+    scored: int
+    skipped: int
+    seconds: float
+    images_per_s: float
+    ranked: int = 0
+    failed: list[str] = field(default_factory=list)
+    missing: int = 0
+    histogram: str | None = None
+    slowest_decode: list[str] = field(default_factory=list)
+    best: list[tuple[int, str, float]] = field(default_factory=list)
+
+
 class _Decode(torch.utils.data.Dataset):
-    """Decodes and resizes in DataLoader workers: ``(i, uint8 SxSx3 or None, (h, w), error)``."""
+    """Decodes and resizes in DataLoader workers: one :class:`Decoded` per input."""
 
     def __init__(self, items: list[Item], size: int) -> None:
         self.items, self.size = items, size
@@ -73,9 +104,10 @@ class _Decode(torch.utils.data.Dataset):
         except (ImageError, OSError, ValueError) as e:
             msg = str(e)
             key = self.items[i].key
-            return i, None, (0, 0), msg[len(key) + 2:] if msg.startswith(key + ": ") else msg, time.perf_counter() - t0
+            return Decoded(i, None, (0, 0), msg[len(key) + 2:] if msg.startswith(key + ": ") else msg,
+                           time.perf_counter() - t0)
         small = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
-        return i, torch.from_numpy(small), img.shape[:2], "", time.perf_counter() - t0
+        return Decoded(i, torch.from_numpy(small), img.shape[:2], "", time.perf_counter() - t0)
 
 
 def _collate(batch):
@@ -128,7 +160,7 @@ def _chunks(loader, size: int) -> Iterator[list]:
         yield buf
 
 
-def run(job: ScoreJob) -> dict:
+def score_job(job: ScoreJob) -> ScoreSummary:
     """Score this rank's share, then (rank 0) merge all parts into the ranking CSV."""
     w = job.world
     w.init()
@@ -146,10 +178,10 @@ def run(job: ScoreJob) -> dict:
     n = _score(job, todo, part)
     seconds = time.perf_counter() - t0
     w.barrier()
-    summary = {"rank": w.rank, "scored": n, "skipped": len(mine) - len(todo), "seconds": round(seconds, 3),
-               "images_per_s": round(n / seconds, 2) if seconds > 0 and n else 0.0}
+    summary = ScoreSummary(w.rank, n, len(mine) - len(todo), round(seconds, 3),
+                           round(n / seconds, 2) if seconds > 0 and n else 0.0)
     if w.rank == 0:
-        summary.update(merge(items, folder, job.out))
+        summary = dataclasses.replace(summary, **merge(items, folder, job.out))
     w.barrier()
     w.close()
     return summary
@@ -177,9 +209,9 @@ def _score(job: ScoreJob, todo: list[Item], part: Path) -> int:
             lines = []
             for start in range(0, len(chunk), batch):
                 group = chunk[start:start + batch]
-                good = [g for g in group if g[1] is not None]
-                results = score_prepared(det, torch.stack([g[1] for g in good]), [g[2] for g in good]) if good else []
-                by_index = {g[0]: r for g, r in zip(good, results)}
+                good = [g for g in group if g.small is not None]
+                results = score_prepared(det, torch.stack([g.small for g in good]), [g.size for g in good]) if good else []
+                by_index = {g.index: r for g, r in zip(good, results)}
                 for i, _, (h, w_), err, secs in group:
                     it = todo[i]
                     if err:
