@@ -43,6 +43,17 @@ def model_metadata(cls: str, values: dict) -> list[dict]:
     return [{"name": values[widget], "url": SD_MODELS[values[widget]], "directory": directory}]
 
 
+# What workflows 07 and 10 feed PAL Detailer: an image, the PAL model, an SD1.5 inpainting model, prompts.
+DETAILER_SOURCES = {
+    "image": ("LoadImage", (0, 0), {"image": "example.png"}),
+    "model": ("PALLoadModel", (0, 1), {"model": "unified"}),
+    "ckpt": ("CheckpointLoaderSimple", (0, 2), {"ckpt_name": "sd-v1-5-inpainting.ckpt"}),
+    "pos": ("CLIPTextEncode", (1, 2), {"text": "high quality, detailed, sharp", "clip": ("ckpt", 1)}),
+    "neg": ("CLIPTextEncode", (1, 3), {"text": NEG, "clip": ("ckpt", 1)}),
+}
+DETAILER_LINKS = {"image": ("image", 0), "pal_model": ("model", 0), "model": ("ckpt", 0), "vae": ("ckpt", 2),
+                  "positive": ("pos", 0), "negative": ("neg", 0), "seed": 7, "steps": 25, "scheduler": "normal"}
+
 WORKFLOWS: dict[str, tuple[str, dict]] = {
     "01_detect_and_score": (
         "Detect perceptual artifacts in an image: mask, probability, overlay and PAR.",
@@ -165,14 +176,8 @@ WORKFLOWS: dict[str, tuple[str, dict]] = {
         "PAL Detailer: detect, zoom-in inpaint every region with an SD1.5 inpainting model, detect again, up to 3 "
         "passes or until PAR <= 0.002. Nothing outside the repaired mask changes. Previews: crops sent and returned.",
         {
-            "image": ("LoadImage", (0, 0), {"image": "example.png"}),
-            "model": ("PALLoadModel", (0, 1), {"model": "unified"}),
-            "ckpt": ("CheckpointLoaderSimple", (0, 2), {"ckpt_name": "sd-v1-5-inpainting.ckpt"}),
-            "pos": ("CLIPTextEncode", (1, 2), {"text": "high quality, detailed, sharp", "clip": ("ckpt", 1)}),
-            "neg": ("CLIPTextEncode", (1, 3), {"text": NEG, "clip": ("ckpt", 1)}),
-            "detailer": ("PALDetailer", (2, 0), {"image": ("image", 0), "pal_model": ("model", 0), "model": ("ckpt", 0),
-                                                 "vae": ("ckpt", 2), "positive": ("pos", 0), "negative": ("neg", 0),
-                                                 "seed": 7, "steps": 25, "scheduler": "normal", "denoise": 1.0,
+            **DETAILER_SOURCES,
+            "detailer": ("PALDetailer", (2, 0), {**DETAILER_LINKS, "denoise": 1.0,
                                                  "iterations": 3, "target_par": 0.002}),
             "save": ("SaveImage", (3, 0), {"images": ("detailer", 0), "filename_prefix": "pal4vst_detailer"}),
             "mask_img": ("MaskToImage", (3, 1), {"mask": ("detailer", 1)}),
@@ -187,14 +192,8 @@ WORKFLOWS: dict[str, tuple[str, dict]] = {
         "broken than before; otherwise the region keeps its own pixels. The report lists every region: its score "
         "before, the 4 candidates' scores, the one chosen, kept or reverted. Nothing outside kept regions changes.",
         {
-            "image": ("LoadImage", (0, 0), {"image": "example.png"}),
-            "model": ("PALLoadModel", (0, 1), {"model": "unified"}),
-            "ckpt": ("CheckpointLoaderSimple", (0, 2), {"ckpt_name": "sd-v1-5-inpainting.ckpt"}),
-            "pos": ("CLIPTextEncode", (1, 2), {"text": "high quality, detailed, sharp", "clip": ("ckpt", 1)}),
-            "neg": ("CLIPTextEncode", (1, 3), {"text": NEG, "clip": ("ckpt", 1)}),
-            "detailer": ("PALDetailer", (2, 0), {"image": ("image", 0), "pal_model": ("model", 0), "model": ("ckpt", 0),
-                                                 "vae": ("ckpt", 2), "positive": ("pos", 0), "negative": ("neg", 0),
-                                                 "seed": 7, "steps": 25, "scheduler": "normal", "denoise": 0.75,
+            **DETAILER_SOURCES,
+            "detailer": ("PALDetailer", (2, 0), {**DETAILER_LINKS, "denoise": 0.75,
                                                  "iterations": 2, "candidates": 4, "verify": True, "min_gain": 0.0}),
             "save": ("SaveImage", (3, 0), {"images": ("detailer", 0), "filename_prefix": "pal4vst_verified"}),
             "mask_img": ("MaskToImage", (3, 1), {"mask": ("detailer", 1)}),

@@ -24,6 +24,7 @@ from pal4vst.zoom.inpaint import OpenCVInpainter  # noqa: E402
 from pal4vst.settings import RegionOptions  # noqa: E402
 from pal4vst.render import overlay  # noqa: E402
 from training.synthetic import corrupt, texture  # noqa: E402
+from tools.figures import save_row, tile  # noqa: E402
 
 
 def main() -> None:
@@ -54,25 +55,8 @@ def main() -> None:
     panels = [("generated image", image), ("detect: mask + PAR", overlay(image, mask)),
               ("regions -> square crops 1.5x", np.asarray(pil)),
               ("zoomed crops + masks", crops), ("inpainted crops", painted_strip), ("composite", fixed)]
-    h = 300
-    tiles = []
-    for title, arr in panels:
-        im = Image.fromarray(arr)
-        im = im.resize((int(im.width * h / im.height), h), Image.LANCZOS)
-        canvas = Image.new("RGB", (im.width, h + 28), "white")
-        canvas.paste(im, (0, 28))
-        ImageDraw.Draw(canvas).text((4, 6), title, fill="black")
-        tiles.append(canvas)
-    gap = 12
-    width = sum(t.width for t in tiles) + gap * (len(tiles) - 1)
-    out = Image.new("RGB", (width, h + 28), "white")
-    x = 0
-    for t in tiles:
-        out.paste(t, (x, 0))
-        x += t.width + gap
-    out.thumbnail((2000, 400), Image.LANCZOS)
     dest = ROOT / "docs" / "pipeline.jpg"
-    out.save(dest, quality=85)
+    out = save_row([tile(title, arr) for title, arr in panels], dest, quality=85)
     print(dest, out.size, f"PAR {mask.mean():.4f}", f"{len(zc)} regions")
 
 

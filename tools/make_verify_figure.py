@@ -18,7 +18,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -30,14 +30,8 @@ from pal4vst.settings import CropOptions, RefineOptions, RegionOptions  # noqa: 
 from pal4vst.testing import bright_checkpoint  # noqa: E402
 from pal4vst.zoom.inpaint import OpenCVInpainter  # noqa: E402
 from pal4vst.zoom.refine import refine  # noqa: E402
+from tools.figures import font, save_row, tile  # noqa: E402
 from training.synthetic import texture  # noqa: E402
-
-def font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: one size only
-        return ImageFont.load_default()
-
 
 BLOBS = [(100, 110, 34, 24), (290, 120, 30, 36), (200, 290, 40, 26)]  # (cx, cy, a, b): regions A, B, C
 STUBBORN = 2  # region C: every candidate stays bright
@@ -84,15 +78,6 @@ def scene(size: int = 400) -> np.ndarray:
     return img
 
 
-def tile(title: str, arr: np.ndarray, h: int = 300) -> Image.Image:
-    im = Image.fromarray(arr)
-    im = im.resize((int(im.width * h / im.height), h), Image.LANCZOS)
-    canvas = Image.new("RGB", (im.width, h + 28), "white")
-    canvas.paste(im, (0, 28))
-    ImageDraw.Draw(canvas).text((4, 4), title, fill="black", font=font(17))
-    return canvas
-
-
 def main() -> None:
     image = scene()
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,19 +114,11 @@ def main() -> None:
         dc.rectangle([0, 0, c.width - 1, c.height - 1], outline=colour, width=5)
         dc.text((10, 8), f"candidate {j}: {s:.3f}", fill=colour, font=font(20))
         strip.append(np.asarray(c))
-    tiles = [tile("generated image", image),
-             tile("green kept, red reverted: score", np.asarray(judged)),
-             tile(f"region {shown}: its candidates, scored (before {r.score_before:.3f})", np.concatenate(strip, 1)),
-             tile(f"result: PAR {res.par_before:.3f} -> {res.par_after:.3f}", res.image)]
-    gap = 12
-    out = Image.new("RGB", (sum(t.width for t in tiles) + gap * (len(tiles) - 1), tiles[0].height), "white")
-    x = 0
-    for t in tiles:
-        out.paste(t, (x, 0))
-        x += t.width + gap
-    out.thumbnail((2000, 400), Image.LANCZOS)
+    titled = [("generated image", image), ("green kept, red reverted: score", np.asarray(judged)),
+              (f"region {shown}: its candidates, scored (before {r.score_before:.3f})", np.concatenate(strip, 1)),
+              (f"result: PAR {res.par_before:.3f} -> {res.par_after:.3f}", res.image)]
     dest = ROOT / "docs" / "verified_repair.jpg"
-    out.save(dest, quality=88)
+    out = save_row([tile(t, a, size=17, at=(4, 4)) for t, a in titled], dest, quality=88)
     kept = sum(r.accepted for r in res.report)
     print(dest, out.size, f"{kept}/{len(res.report)} regions kept, PAR {res.par_before:.4f} -> {res.par_after:.4f}")
     for r in res.report:
