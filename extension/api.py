@@ -84,13 +84,13 @@ def decode_image(data: str) -> Image.Image:
     return img
 
 
-def plain(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     """``value`` with numpy scalars and arrays, tuples and paths turned into plain JSON types.
     Every route answers through it: FastAPI/pydantic refuse numpy types with a 500."""
     if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
@@ -125,13 +125,13 @@ def register_routes(app: FastAPI, services: Services, inpainter_factory: Optiona
 
     @app.get("/pal4vst/v1/models")
     def models() -> dict:
-        return plain({"models": services.model_choices(), "default": declaration(ModelSource, "model").default,
+        return json_ready({"models": services.model_choices(), "default": declaration(ModelSource, "model").default,
                       "folders": services.model_dirs})
 
     @app.get("/pal4vst/v1/args")
     def args_doc() -> dict:
         """The script args in order, with defaults: for alwayson_scripts {"PAL4VST": {"args": [...]}}."""
-        return plain({"title": SCRIPT_TITLE, "order": PALArgs.names(), "defaults": PALArgs().to_dict()})
+        return json_ready({"title": SCRIPT_TITLE, "order": PALArgs.names(), "defaults": PALArgs().to_dict()})
 
     @app.post("/pal4vst/v1/detect")
     def detect(req: DetectRequest) -> dict:
@@ -143,7 +143,7 @@ def register_routes(app: FastAPI, services: Services, inpainter_factory: Optiona
                "regions": [{"bbox": list(r.bbox), "area": r.area} for r in regions]}
         if req.return_probability:
             out["probability"] = encode_png(prob_to_uint8(det.prob))
-        return plain(out)
+        return json_ready(out)
 
     @app.post("/pal4vst/v1/score")
     def score(req: ScoreRequest) -> dict:
@@ -151,7 +151,7 @@ def register_routes(app: FastAPI, services: Services, inpainter_factory: Optiona
             raise HTTPException(422, "images must not be empty")
         detector = _detector(services, req.model, req.threshold)
         pars = [detector(pil_to_rgb(decode_image(s))).par for s in req.images]
-        return plain({"pars": pars, "ranking": [{"rank": r.rank, "index": r.index, "par": r.par} for r in rank(pars)]})
+        return json_ready({"pars": pars, "ranking": [{"rank": r.rank, "index": r.index, "par": r.par} for r in rank(pars)]})
 
     @app.post("/pal4vst/v1/refine")
     def refine(req: RefineRequest) -> dict:
@@ -177,7 +177,7 @@ def register_routes(app: FastAPI, services: Services, inpainter_factory: Optiona
             raise
         except Exception as e:  # noqa: BLE001 - e.g. the webui has no SD model loaded
             raise HTTPException(503, f"inpainting failed: {type(e).__name__}: {e}") from None
-        return plain({"image": encode_png(res.image), "mask": encode_png(res.mask), "par_before": res.par_before,
+        return json_ready({"image": encode_png(res.image), "mask": encode_png(res.mask), "par_before": res.par_before,
                       "par_after": res.par_after, "regions": res.regions, "regions_total": len(res.report),
                       "report": res.report_dicts()})
 

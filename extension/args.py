@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
-from pal4vst.options import check, declared, option, project, same_as
+from pal4vst.options import check, declared, option, options_from, declared_like
 from pal4vst.settings import (CropOptions, DetectOptions, ModelSource, PasteOptions, RefineOptions, RegionOptions,
                               SamplingOptions)
 
@@ -31,29 +31,29 @@ class PALArgs:
     order of ``alwayson_scripts`` args and must not change: new fields go last."""
 
     enabled: bool = option(False, "fix the artifacts of every generated image", label="Enable")
-    model: str = same_as(ModelSource, "model")
-    threshold: float = same_as(DetectOptions, "threshold")
-    grow: int = same_as(RegionOptions, "grow")
-    min_area: int = same_as(RegionOptions, "min_area")
-    max_regions: int = same_as(RegionOptions, "max_regions")
-    context: float = same_as(RegionOptions, "context")
-    work_size: int = same_as(CropOptions, "work_size")
-    min_par: float = same_as(RefineOptions, "min_par")
-    prompt: str = same_as(SamplingOptions, "prompt")
-    negative_prompt: str = same_as(SamplingOptions, "negative_prompt")
-    denoise: float = same_as(SamplingOptions, "denoise")
-    steps: int = same_as(SamplingOptions, "steps")
-    cfg: float = same_as(SamplingOptions, "cfg")
+    model: str = declared_like(ModelSource, "model")
+    threshold: float = declared_like(DetectOptions, "threshold")
+    grow: int = declared_like(RegionOptions, "grow")
+    min_area: int = declared_like(RegionOptions, "min_area")
+    max_regions: int = declared_like(RegionOptions, "max_regions")
+    context: float = declared_like(RegionOptions, "context")
+    work_size: int = declared_like(CropOptions, "work_size")
+    min_par: float = declared_like(RefineOptions, "min_par")
+    prompt: str = declared_like(SamplingOptions, "prompt")
+    negative_prompt: str = declared_like(SamplingOptions, "negative_prompt")
+    denoise: float = declared_like(SamplingOptions, "denoise")
+    steps: int = declared_like(SamplingOptions, "steps")
+    cfg: float = declared_like(SamplingOptions, "cfg")
     sampler: str = option("", "sampler of the fix (blank: the generation's)", label="Sampler (blank = main)")
     mask_blur: int = option(4, "blur of the inpaint mask's edge in the webui's img2img (pixels)", min=0, max=64, step=1)
-    feather: int = same_as(PasteOptions, "feather")
-    seed: int = same_as(SamplingOptions, "seed")
-    iterations: int = same_as(RefineOptions, "iterations")
-    target_par: float = same_as(RefineOptions, "target_par")
+    feather: int = declared_like(PasteOptions, "feather")
+    seed: int = declared_like(SamplingOptions, "seed")
+    iterations: int = declared_like(RefineOptions, "iterations")
+    target_par: float = declared_like(RefineOptions, "target_par")
     skip_img2img: bool = option(False, "do not fix images made in img2img", label="Skip in img2img")
-    candidates: int = same_as(RefineOptions, "candidates")
-    verify: bool = same_as(RefineOptions, "verify")
-    min_gain: float = same_as(RefineOptions, "min_gain")
+    candidates: int = declared_like(RefineOptions, "candidates")
+    verify: bool = declared_like(RefineOptions, "verify")
+    min_gain: float = declared_like(RefineOptions, "min_gain")
 
     @classmethod
     def names(cls) -> list[str]:
@@ -95,7 +95,7 @@ class PALArgs:
 
     def options(self, cls: type):
         """The core option object ``cls`` (RegionOptions, CropOptions, ...) these args carry."""
-        return project(self, cls)
+        return options_from(self, cls)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

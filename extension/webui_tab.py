@@ -1,4 +1,4 @@
-"""The "PAL4VST" tab (gradio layout only; the work is in :mod:`extension.tab`)."""
+"""The "PAL4VST" tab (gradio layout only; the work is in :mod:`extension.tab_actions`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import gradio as gr
 
 from .args import ArgsError, PALArgs
 from .controls import build
-from .tab import REPORT_COLUMNS, detect_image, fix_image, score_folder
+from .tab_actions import REPORT_COLUMNS, detect_image, fix_image, score_folder
 
 
 def _safe(fn):

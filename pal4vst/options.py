@@ -8,7 +8,7 @@ choices and help text live on the field (as ADetailer keeps them on its pydantic
 Adapters generate their controls from these declarations, so defaults and ranges cannot drift:
 the CLI's flags (:func:`add_arguments`), ComfyUI's inputs (``nodes/inputs.py``), the webui's
 controls and API checks (``extension/``). :func:`check` validates an instance against them, and
-:func:`project` turns flags or an adapter's settings into the core option objects.
+:func:`options_from` turns flags or an adapter's settings into the core option objects.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def declaration(cls: type, name: str) -> Declared:
         raise KeyError(f"{cls.__name__} declares no setting {name!r}") from None
 
 
-def same_as(cls: type, name: str) -> Any:
+def declared_like(cls: type, name: str) -> Any:
     """A field with the default and :class:`Spec` of ``cls.name``: how an adapter's own settings
     model (the webui's args) reuses a core declaration instead of repeating it."""
     d = declaration(cls, name)
@@ -152,7 +152,7 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls
         parser.add_argument(*flags, **kw)
 
 
-def project(obj: Any, cls: type, **extra: Any) -> Any:
+def options_from(obj: Any, cls: type, **extra: Any) -> Any:
     """``cls`` built from the attributes of ``obj`` named like its declared settings, plus
     ``extra`` fields: parsed flags (an ``argparse.Namespace``) or an adapter's settings model ->
     the core option object."""

@@ -159,6 +159,6 @@ def load_extension(fresh: bool = False):
         sys.modules[EXTENSION] = pkg
         spec.loader.exec_module(pkg)
     pkg = sys.modules[EXTENSION]
-    for sub in ("args", "controls", "pipeline", "services", "tab", "api", "ui_config"):
+    for sub in ("args", "controls", "pipeline", "services", "tab_actions", "api", "ui_config"):
         importlib.import_module(f"{EXTENSION}.{sub}")
     return pkg

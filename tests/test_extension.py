@@ -18,7 +18,7 @@ ext = load_extension()
 from pal4vst_extension.args import ArgsError, PALArgs  # noqa: E402
 from pal4vst_extension.pipeline import auto_fix  # noqa: E402
 from pal4vst_extension.services import Services, UnknownModel  # noqa: E402
-from pal4vst_extension.tab import detect_image, fix_image, score_folder  # noqa: E402
+from pal4vst_extension.tab_actions import detect_image, fix_image, score_folder  # noqa: E402
 
 from pal4vst.zoom.inpaint import OpenCVInpainter  # noqa: E402
 
@@ -268,12 +268,12 @@ def test_api_refine_answers_the_report(services):
     assert mask.any() and np.array_equal(fixed[~mask], img[~mask]) and not mask[B[0]:B[2], B[1]:B[3]].any()
 
 
-def test_plain_turns_numpy_into_json_types():
+def test_json_ready_turns_numpy_into_json_types():
     from pathlib import Path
 
-    from pal4vst_extension.api import plain
+    from pal4vst_extension.api import json_ready
 
-    out = plain({"a": (np.int32(3), np.float32(0.5)), "b": np.arange(3), "c": [np.bool_(True)], "d": Path("/x")})
+    out = json_ready({"a": (np.int32(3), np.float32(0.5)), "b": np.arange(3), "c": [np.bool_(True)], "d": Path("/x")})
     assert out == {"a": [3, 0.5], "b": [0, 1, 2], "c": [True], "d": "/x"}
     assert json.dumps(out)
 

@@ -49,10 +49,10 @@ def make_detector(args: argparse.Namespace):
     from ..detect import Detector
     from ..model.checkpoint import load_checkpoint
     from ..model.weights import resolve
-    from ..options import project
+    from ..options import options_from
     from ..settings import DetectOptions
 
-    options = project(args, DetectOptions)  # a bad value fails here, before any download
+    options = options_from(args, DetectOptions)  # a bad value fails here, before any download
     return Detector(load_checkpoint(resolve(args.model, download=args.download)), options)
 
 

@@ -38,23 +38,23 @@ def add_parser(sub) -> None:
 
 def make_inpainter(args: argparse.Namespace):
     """The inpainter ``--inpainter`` names, with its flags."""
-    from ..options import project
+    from ..options import options_from
     from ..settings import SamplingOptions
     from ..zoom.inpaint import DiffusersInpainter, OpenCVInpainter
 
     if args.inpainter == "opencv":
-        return project(args, OpenCVInpainter)
-    return project(args, DiffusersInpainter, sampling=project(args, SamplingOptions), device=args.device)
+        return options_from(args, OpenCVInpainter)
+    return options_from(args, DiffusersInpainter, sampling=options_from(args, SamplingOptions), device=args.device)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..images import read_image, save_image
-    from ..options import project
+    from ..options import options_from
     from ..render import mask_to_uint8
     from ..settings import CropOptions, PasteOptions, RefineOptions, RegionOptions
     from ..zoom.refine import refine
 
-    options = [project(args, cls) for cls in (RegionOptions, CropOptions, PasteOptions, RefineOptions)]
+    options = [options_from(args, cls) for cls in (RegionOptions, CropOptions, PasteOptions, RefineOptions)]
     inpainter = make_inpainter(args)
     detector = make_detector(args)
 

@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..distributed import World
-    from ..options import project
+    from ..options import options_from
     from ..scoring.batch import ScoreJob, score_job
     from ..settings import ScoreOptions
 
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
         if torch.cuda.is_available():
             args.device = f"cuda:{world.local_rank}"
-    job = ScoreJob(args.inputs, args.out, make_detector(args), project(args, ScoreOptions), world)
+    job = ScoreJob(args.inputs, args.out, make_detector(args), options_from(args, ScoreOptions), world)
     summary = score_job(job)
     if world.rank != 0:
         return 0

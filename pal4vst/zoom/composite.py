@@ -37,7 +37,7 @@ def feather_alpha(mask: np.ndarray, feather: int) -> np.ndarray:
     return np.minimum(dist / float(feather), 1.0).astype(np.float32)
 
 
-def _back(crop: np.ndarray, record: CropRecord) -> np.ndarray:
+def _to_box(crop: np.ndarray, record: CropRecord) -> np.ndarray:
     """A working-size float32 crop resized to its box, padding dropped."""
     side = record.box[2]
     sq = resize_to(crop, side)
@@ -115,7 +115,7 @@ def _change(image: np.ndarray, crop: np.ndarray, rec: CropRecord, sent: np.ndarr
         diff = cv2.subtract(patch, np.ascontiguousarray(sent), dtype=cv2.CV_32F)
     else:
         diff = patch.astype(np.float32) - sent.astype(np.float32)
-    delta = _back(diff, rec)
+    delta = _to_box(diff, rec)
     if delta.ndim == 2:
         delta = delta[..., None]
     if paste.colour_match:

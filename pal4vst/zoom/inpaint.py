@@ -49,7 +49,7 @@ def paint_candidates(inpainter: Inpainter, images: np.ndarray, masks: np.ndarray
     return out
 
 
-def _back_to(result: np.ndarray, like: np.ndarray) -> np.ndarray:
+def _as_type_of(result: np.ndarray, like: np.ndarray) -> np.ndarray:
     """An inpainter's uint8 result in the type of the crops it was given."""
     return result if like.dtype == np.uint8 else (result.astype(np.float32) / 255.0).astype(like.dtype)
 
@@ -73,7 +73,7 @@ class OpenCVInpainter:
         flag = cv2.INPAINT_TELEA if self.method == "telea" else cv2.INPAINT_NS
         out = np.empty_like(images)
         for i, (img, m) in enumerate(zip(images, masks)):
-            out[i] = _back_to(cv2.inpaint(array_to_rgb_uint8(img), mask_to_uint8(m), self.radius, flag), images)
+            out[i] = _as_type_of(cv2.inpaint(array_to_rgb_uint8(img), mask_to_uint8(m), self.radius, flag), images)
         return out
 
 
@@ -139,5 +139,5 @@ class DiffusersInpainter:
                              strength=s.denoise, num_inference_steps=s.steps, guidance_scale=s.cfg, generator=gens,
                              num_images_per_prompt=count, height=size, width=size).images
             for j, pic in enumerate(res):
-                out[j, i] = _back_to(np.asarray(pic.convert("RGB").resize((size, size))), images)
+                out[j, i] = _as_type_of(np.asarray(pic.convert("RGB").resize((size, size))), images)
         return out
