@@ -134,18 +134,20 @@ def check(obj: Any, error: type[Exception] = OptionError, prefix: str = "") -> N
 
 
 def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
-                  names: list[str] | None = None) -> None:
+                  names: list[str] | None = None, keep_absent: bool = False) -> None:
     """argparse flags for the declared settings of ``cls`` (all, or ``names``): ``--grow-percent``
-    for ``grow_percent``, ``--x/--no-x`` for booleans, choices and ranges in the help."""
+    for ``grow_percent``, ``--x/--no-x`` for booleans, choices and ranges in the help. With
+    ``keep_absent`` a flag that is not given sets nothing (to tell a user's value from a default)."""
     decls = declared(cls)
     for name in names or list(decls):
         d = decls[name]
         flags = [d.flag, *d.spec.flags]
+        default = argparse.SUPPRESS if keep_absent else d.default
         if d.kind is bool:
-            parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=d.default,
+            parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=default,
                                 help=d.spec.help)
             continue
-        kw: dict[str, Any] = dict(dest=name, type=d.kind, default=d.default,
+        kw: dict[str, Any] = dict(dest=name, type=d.kind, default=default,
                                   help=f"{d.describe()}; default {d.default!r}")
         if d.spec.choices and not d.spec.open_choices:
             kw["choices"] = list(d.spec.choices)

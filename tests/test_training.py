@@ -456,3 +456,29 @@ def _has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def test_training_settings_are_declared_and_checked(tmp_path):
+    """TrainConfig is declared like every other setting: flags generated with help and ranges,
+    a value out of range refused when the config is built, on the command line with one line."""
+    from pal4vst.options import OptionError, declared
+    from training.config import FLAGS, TrainConfig
+    from training.train import parser
+
+    decls = declared(TrainConfig)
+    assert len(decls) >= 25 and set(FLAGS) <= set(decls)
+    with pytest.raises(OptionError, match="iters must be between 1 and"):
+        TrainConfig(iters=0)
+    with pytest.raises(OptionError, match="amp must be one of auto, bf16, fp16, none"):
+        TrainConfig(amp="fp8")
+    helptext = parser().format_help()
+    for name in FLAGS:
+        assert "--" + name.replace("_", "-") in helptext, name
+    assert "peak learning rate" in helptext
+    args = parser().parse_args(["--iters", "7"])
+    assert vars(args).get("lr") is None and args.iters == 7  # an absent flag leaves the recipe's value
+    r = _run([PY, "-m", "training.train", "--data", str(tmp_path), "--iters", "0"], check=False)
+    assert r.returncode != 0 and "training: iters must be between 1 and" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "bad.json").write_text('{"flip": 2}')
+    r = _run([PY, "-m", "training.train", str(tmp_path / "bad.json"), "--data", str(tmp_path)], check=False)
+    assert r.returncode != 0 and "flip must be between 0 and 1" in r.stderr

@@ -5,50 +5,63 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from pal4vst.model.segmenter import PRESETS
+from pal4vst.options import add_arguments, option, settings
 
 
-@dataclass
+@settings
 class TrainConfig:
     """Defaults are the official unified config (MMSegmentation 1.x, ../shared/reference).
 
     The released schedule decays the learning rate (poly, power 1) towards 160k iterations while
     training stops at 20k, so the learning rate never gets near zero: ``poly_end`` keeps that
     (``poly_end = 0`` decays to zero at the end of the run). :data:`RECIPES` names other starts.
+    Every scalar setting is declared with its help and range (checked when a config is built);
+    ``model``, ``ratio_range`` and ``betas`` are set from a JSON file or ``--set``.
     """
 
-    data: str = ""
-    out: str = "runs/pal4vst"
-    preset: str = "swin_b"
+    data: str = option("", "dataset folder (released layout, flat name + name_mask, or RGBA)")
+    out: str = option("runs/pal4vst", "output folder (checkpoints, logs)")
+    preset: str = option("swin_b", "model size: swin_b (the release), swin_t or tiny", choices=tuple(PRESETS))
     model: dict = field(default_factory=dict)  # ModelConfig fields replacing the preset's, e.g. {"embed_dim": 32}
-    init: str = ""  # "" (random), "imagenet:<file>" (Swin-B 22k), or a PAL4VST checkpoint / release name
-    iters: int = 20_000
-    batch: int = 8  # global batch, kept with gradient accumulation across devices
-    micro_batch: int = 0  # per device and step; 0 = batch / world size
-    crop: int = 512
-    scale: int = 512  # RandomResize scale (the 512 short side before the 0.5-2.0 ratio)
+    init: str = option("", "start from: random (empty), imagenet:<timm Swin-B 22k file>, a PAL4VST checkpoint or a "
+                       "release name")
+    iters: int = option(20_000, "optimiser steps", min=1, max=10_000_000)
+    batch: int = option(8, "global batch, kept with gradient accumulation across devices", min=1, max=4096)
+    micro_batch: int = option(0, "images per device and step (0 = batch / number of processes)", min=0, max=4096)
+    crop: int = option(512, "training crop side (pixels)", min=16, max=4096)
+    scale: int = option(512, "RandomResize scale: the short side before the ratio range", min=16, max=8192)
     ratio_range: tuple[float, float] = (0.5, 2.0)
-    cat_max_ratio: float = 0.75
-    flip: float = 0.5
-    ignore_index: int = 255  # internal "ignore" label (padding)
-    label_ignore: int = -1  # a label-file value to ignore (e.g. 255); -1: every non-zero pixel is an artifact
-    lr: float = 6e-5
+    cat_max_ratio: float = option(0.75, "largest share one class may take of a crop (MMSeg's cat_max_ratio)",
+                                  min=0.0, max=1.0)
+    flip: float = option(0.5, "probability of a horizontal flip", min=0.0, max=1.0)
+    ignore_index: int = option(255, "internal label of ignored pixels (padding)", min=0, max=255)
+    label_ignore: int = option(-1, "a label-file value to ignore, e.g. 255 (-1: every non-zero pixel is an artifact)",
+                               min=-1, max=65535)
+    lr: float = option(6e-5, "peak learning rate (AdamW)", min=0.0, max=1.0)
     betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.01
-    head_lr_mult: float = 10.0
-    warmup_iters: int = 1500
-    warmup_ratio: float = 1e-6
-    poly_end: int = 160_000
-    aux_weight: float = 0.4
-    drop_path: float = 0.3
-    val_interval: int = 500
-    ckpt_interval: int = 500
-    log_interval: int = 10
-    amp: str = "auto"  # auto (bf16 where supported), bf16, fp16, none
-    device: str = "auto"
-    workers: int = 2
-    seed: int = 0
-    task: str = ""  # a label for logs
+    weight_decay: float = option(0.01, "AdamW weight decay", min=0.0, max=1.0)
+    head_lr_mult: float = option(10.0, "learning-rate multiplier of the decode and auxiliary heads", min=0.0,
+                                 max=1000.0)
+    warmup_iters: int = option(1500, "linear warm-up steps", min=0, max=10_000_000)
+    warmup_ratio: float = option(1e-6, "learning rate at the start of the warm-up, as a share of the peak", min=0.0,
+                                 max=1.0)
+    poly_end: int = option(160_000, "iteration where the poly decay reaches zero (0: the run's end)", min=0,
+                           max=100_000_000)
+    aux_weight: float = option(0.4, "weight of the auxiliary head's loss", min=0.0, max=10.0)
+    drop_path: float = option(0.3, "stochastic depth rate of the backbone", min=0.0, max=1.0)
+    val_interval: int = option(500, "validate every this many steps", min=1, max=10_000_000)
+    ckpt_interval: int = option(500, "write OUT/last.pt every this many steps", min=1, max=10_000_000)
+    log_interval: int = option(10, "print a log line every this many steps", min=1, max=10_000_000)
+    amp: str = option("auto", "mixed precision: auto (bf16 where supported), bf16, fp16, none",
+                      choices=("auto", "bf16", "fp16", "none"))
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps", choices=("auto", "cpu", "cuda", "mps"),
+                         open_choices=True)
+    workers: int = option(2, "data loading processes", min=0, max=256)
+    seed: int = option(0, "seed of sampling, augmentation and dropout", min=0, max=2**63 - 1)
+    task: str = option("", "a label for logs")
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
@@ -101,23 +114,14 @@ def fit_warmup(cfg: TrainConfig, explicit: set[str]) -> tuple[TrainConfig, str |
         "for short runs from random weights, --recipe scratch")
 
 
+FLAGS = ["data", "out", "preset", "init", "iters", "batch", "micro_batch", "crop", "lr", "amp", "device", "workers",
+         "seed", "val_interval", "ckpt_interval"]  # the common knobs; any field with --set
+
+
 def add_override_args(ap: argparse.ArgumentParser) -> None:
-    """The common knobs as flags; any other field with ``--set key=value``."""
-    ap.add_argument("--data", help="dataset folder")
-    ap.add_argument("--out", help="output folder (checkpoints, logs)")
-    ap.add_argument("--preset", help="swin_b (release), swin_t or tiny")
-    ap.add_argument("--init", help="imagenet:<timm swin file>, a PAL4VST checkpoint or a release name")
-    ap.add_argument("--iters", type=int)
-    ap.add_argument("--batch", type=int, help="global batch size")
-    ap.add_argument("--micro-batch", type=int, dest="micro_batch")
-    ap.add_argument("--crop", type=int)
-    ap.add_argument("--lr", type=float)
-    ap.add_argument("--amp", choices=["auto", "bf16", "fp16", "none"])
-    ap.add_argument("--device")
-    ap.add_argument("--workers", type=int)
-    ap.add_argument("--seed", type=int)
-    ap.add_argument("--val-interval", type=int, dest="val_interval")
-    ap.add_argument("--ckpt-interval", type=int, dest="ckpt_interval")
+    """The common knobs as flags (help, choices and ranges from the declarations; a flag not
+    given leaves the recipe's value); any other field with ``--set key=value``."""
+    add_arguments(ap, TrainConfig, FLAGS, keep_absent=True)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field")
     ap.add_argument("--recipe", choices=list(RECIPES), help="starting point: release (default of train), finetune "
                     "(default of finetune) or scratch (short runs of small presets from random weights)")

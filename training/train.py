@@ -17,6 +17,8 @@ import json
 import logging
 from pathlib import Path
 
+from pal4vst.options import OptionError
+
 from .config import TrainConfig, add_override_args, apply_overrides, explicit_keys, fit_warmup, recipe
 from .engine import train
 
@@ -45,7 +47,10 @@ def configure(args: argparse.Namespace, default_recipe: str = "release", **fixed
 def run(args: argparse.Namespace, default_recipe: str = "release", **fixed):
     """Configure, train, print the summary as JSON."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    cfg, note = configure(args, default_recipe, **fixed)
+    try:
+        cfg, note = configure(args, default_recipe, **fixed)
+    except (OptionError, ValueError) as e:
+        raise SystemExit(f"training: {e}") from None
     if note:
         log.warning("%s", note)
     if not cfg.data:
