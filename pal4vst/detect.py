@@ -58,6 +58,13 @@ class Detection:
         return components(self.mask, 0, fill_holes, min_area)
 
 
+def resize_input(image: np.ndarray, size: int) -> np.ndarray:
+    """The release's resize of a uint8 RGB image to the model's ``size x size`` input (bilinear,
+    ignoring the aspect ratio, as MMSegmentation's test pipeline); scoring's decoding workers
+    call it so that the main process receives network-sized images."""
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
 class Detector:
     """Runs a PAL4VST model on images of any size and returns :class:`Detection` objects.
 
@@ -128,6 +135,15 @@ class Detector:
                 results.extend(self._whole(chunk, read.threshold))
         return results
 
+    def detect_resized(self, small: torch.Tensor, sizes: Sequence[tuple[int, int]], *,
+                       threshold: float | None = None) -> list[Detection]:
+        """Detections for images already resized with :func:`resize_input` (``[B, S, S, 3]``
+        uint8), at their original ``(height, width)``: what ``det(image)`` gives on the originals."""
+        read = self._read(threshold, None)
+        x = small.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
+        diff = self._logit_difference(self._normalise(x))
+        return [self._finish(diff[i:i + 1], h, w, read.threshold) for i, (h, w) in enumerate(sizes)]
+
     def reading(self, *, threshold: float | None = None, mode: str | None = None) -> Reader:
         """This detector with ``threshold`` / ``mode`` bound: what to hand code that calls
         ``detector(image)`` (refine, a host's nodes), without placing the model again."""
@@ -140,7 +156,7 @@ class Detector:
         return dataclasses.replace(self.options, **{k: v for k, v in (("threshold", threshold), ("mode", mode))
                                                     if v is not None})
 
-    def logit_difference(self, batch: torch.Tensor) -> torch.Tensor:
+    def _logit_difference(self, batch: torch.Tensor) -> torch.Tensor:
         """Model output for a normalised ``[B, 3, S, S]`` batch as ``l1 - l0`` (``[B, 1, S, S]``, fp32)."""
         with torch.inference_mode(), self._autocast():
             out = self.module(batch)
@@ -164,20 +180,20 @@ class Detector:
 
     def _resize_normalise(self, image: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
         if isinstance(image, np.ndarray):
-            small = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+            small = resize_input(image, size)
             x = torch.from_numpy(small).to(self.device).permute(2, 0, 1)[None].float()
         else:
             t = image.to(self.device, torch.float32)
             t = t.expand(-1, -1, 3) if t.shape[-1] == 1 else t[..., :3]
             x = t.permute(2, 0, 1)[None].clamp(0, 1) * 255.0
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).round()
-        return self.normalise(x)
+        return self._normalise(x)
 
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, 3, S, S]`` RGB 0..255 on the device -> the model's normalised input."""
         return (x - self._mean) / self._std
 
-    def upsample(self, diff: torch.Tensor, height: int, width: int,
+    def _upsample(self, diff: torch.Tensor, height: int, width: int,
                  threshold: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``diff`` ``[1, 1, h, w]`` logit difference -> (difference, mask) at ``height x width``."""
         if self.loaded.output == "labels":
@@ -190,14 +206,14 @@ class Detector:
 
     def _finish(self, diff: torch.Tensor, height: int, width: int, threshold: float) -> Detection:
         """``diff`` ``[1, 1, h, w]`` logit difference -> probability and mask at ``height x width``."""
-        d, mask = self.upsample(diff, height, width, threshold)
+        d, mask = self._upsample(diff, height, width, threshold)
         prob = torch.sigmoid(d, out=d) if self.loaded.output == "logits" else mask.float()
         return Detection(prob=prob.cpu().numpy(), mask=mask.cpu().numpy())
 
     def _whole(self, images: Sequence[Input], threshold: float) -> list[Detection]:
         prepared = [self._as_uint8_or_tensor(im) for im in images]
         batch = torch.cat([self._resize_normalise(im, self.size) for im in prepared])
-        diff = self.logit_difference(batch)
+        diff = self._logit_difference(batch)
         return [self._finish(diff[i:i + 1], im.shape[0], im.shape[1], threshold) for i, im in enumerate(prepared)]
 
     def _tiled(self, image: Input, threshold: float) -> Detection:
@@ -209,7 +225,7 @@ class Detector:
         if min(h, w) < s:  # too small to tile: the whole-image path is the release's behaviour
             return self._whole([img], threshold)[0]
         diff = blend_tiles(img, s, self.tile_overlap, self.options.batch, device=self.device,
-                           run=lambda tiles: self.logit_difference(torch.cat([self._resize_normalise(t, s) for t in tiles])))
+                           run=lambda tiles: self._logit_difference(torch.cat([self._resize_normalise(t, s) for t in tiles])))
         return self._finish(diff[None, None], h, w, threshold)
 
 

@@ -21,16 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 import torch
 
-from ..detect import Detector
+from ..detect import Detector, resize_input
 from ..distributed import World
 from ..files import atomic_write
 from ..images import ImageError
 from ..settings import ScoreOptions
-from ..masks import count_components, par
 from .ranking import Scored, write_ranking
 from .sources import Item, enumerate_sources, read_item
 
@@ -106,7 +104,7 @@ class _Decode(torch.utils.data.Dataset):
             key = self.items[i].key
             return Decoded(i, None, (0, 0), msg[len(key) + 2:] if msg.startswith(key + ": ") else msg,
                            time.perf_counter() - t0)
-        small = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+        small = resize_input(img, self.size)
         return Decoded(i, torch.from_numpy(small), img.shape[:2], "", time.perf_counter() - t0)
 
 
@@ -130,13 +128,7 @@ class ScoreJob:
 def score_prepared(det: Detector, small: torch.Tensor, sizes: list[tuple[int, int]]) -> list[tuple[float, int]]:
     """PAR and region count for a batch already resized to the model's input (``[B, S, S, 3]`` uint8);
     the same numbers as ``det(image)`` gives on the full images."""
-    x = small.to(det.device, non_blocking=True).permute(0, 3, 1, 2).float()
-    diff = det.logit_difference(det.normalise(x))
-    out = []
-    for i, (h, w) in enumerate(sizes):
-        mask = det.upsample(diff[i:i + 1], h, w)[1].cpu().numpy()
-        out.append((par(mask), count_components(mask)))
-    return out
+    return [(d.par, len(d.regions())) for d in det.detect_resized(small, sizes)]
 
 
 def _drop_torn_tail(part: Path) -> None:
