@@ -128,19 +128,6 @@ def test_passes_stop_at_the_target_par(detector):
     assert res.passes == 1 and paint.calls == 1 and res.par_after == pytest.approx(one_left)
 
 
-class Worsens:
-    """Pass 1 darkens every crop; later passes paint the whole crop mask bright."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __call__(self, images, masks):
-        self.calls += 1
-        out = images.copy()
-        out[masks] = 25 if self.calls == 1 else 255
-        return out
-
-
 class HalfDark:
     """Pass 1 darkens the first crop; pass 2 makes every crop mask bright (PAR goes up)."""
 
