@@ -204,5 +204,5 @@ def test_torchscript_with_foreign_names_runs_as_label_map(tmp_path):
 def test_plain_pickle_is_not_a_checkpoint(tmp_path):
     p = tmp_path / "data.pkl"
     p.write_bytes(pickle.dumps({"a": 1}, protocol=2))
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match=r"data\.pkl is truncated or corrupt"):
         load_checkpoint(p)

@@ -177,7 +177,7 @@ def test_bad_arguments(tiny_model):
         Detector(tiny_model, threshold=2.0)
     with pytest.raises(ValueError, match="dtype"):
         Detector(tiny_model, dtype="int8")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"C in 1, 3, 4; got shape \(5, 5, 2\)"):
         Detector(tiny_model, device="cpu")(np.zeros((5, 5, 2), np.uint8))
 
 

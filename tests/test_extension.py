@@ -151,7 +151,7 @@ def test_tab_detect_fix_and_folder(services, tmp_path):
     assert rows[-1].startswith(",") and rows[-1].split(",")[-1].startswith("failed:")  # the unreadable one, last
     with pytest.raises(ValueError, match="upload an image"):
         detect_image(services, "tiny.safetensors", None, 0.5)
-    with pytest.raises(UnknownModel):
+    with pytest.raises(UnknownModel, match="unknown PAL4VST model 'nope.pth'; available: unified"):
         services.detector("nope.pth")
 
 
