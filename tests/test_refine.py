@@ -236,3 +236,27 @@ def test_feathered_paste_is_placed_and_oriented(detector):
     assert cols[0] == B[1]  # the mask's left edge is the square's: the image is flat on both sides of it
     edge, inner = int(res.image[y, cols[0], 0]), int(res.image[y, cols[0] + 5, 0])
     assert abs(edge - (B_LEVEL + (inner - B_LEVEL) * 0.25)) <= 6
+
+
+def test_diffusers_inpainter_follows_the_seed_rule():
+    """The diffusers inpainter makes a crop's K candidates in one pipeline call, candidate j of
+    crop k with a generator seeded base + k * K + j (a stand-in pipeline records them)."""
+    from PIL import Image
+
+    from pal4vst.settings import SamplingOptions
+    from pal4vst.zoom.inpaint import DiffusersInpainter
+
+    calls = []
+
+    class Pipe:
+        def __call__(self, image, mask_image, generator, num_images_per_prompt, height, width, **kw):
+            calls.append(([g.initial_seed() for g in generator], num_images_per_prompt))
+            return type("Out", (), {"images": [Image.new("RGB", (width, height), (j * 40, 0, 0))
+                                               for j in range(num_images_per_prompt)]})
+
+    inp = DiffusersInpainter(sampling=SamplingOptions(seed=10))
+    inp._pipe = Pipe()
+    crops = np.zeros((2, 32, 32, 3), np.uint8)
+    out = inp.candidates(crops, np.ones((2, 32, 32), bool), 3, first_crop=4)
+    assert out.shape == (3, 2, 32, 32, 3) and out[2, 1, 0, 0, 0] == 80  # candidate j is the pipeline's j-th image
+    assert calls == [([22, 23, 24], 3), ([25, 26, 27], 3)]  # crops 4 and 5: 10 + k*3 + j
