@@ -65,6 +65,7 @@ def test_an_input_without_help_fails_the_page():
 
 def test_search_aliases_find_the_pack():
     aliases = {name: getattr(cls, "SEARCH_ALIASES", None) for name, cls in nodes.NODE_CLASS_MAPPINGS.items()}
+    assert len(aliases) >= 8
     assert all(isinstance(a, list) and a and all(isinstance(x, str) for x in a) for a in aliases.values()), aliases
     words = " ".join(x.lower() for a in aliases.values() for x in a)
     for typed in ("artifact", "fix hands", "detailer", "quality"):
