@@ -164,10 +164,10 @@ class PALDetailer:
         opts = [options(cls, settings) for cls in (RegionOptions, CropOptions, PasteOptions, RefineOptions)]
         inpainter = ComfyInpainter(model, vae, positive, negative, sampling, sampler_name, scheduler)
         detector = pal_model.detector(threshold=settings["threshold"])
-        images, masks, before, after, sent, painted, report = [], [], [], [], [], [], []
+        images, masks, before, after, sent, painted, results = [], [], [], [], [], [], []
         crop = 0
         try:
-            for index, img in enumerate(image_batch_to_numpy(image)):
+            for img in image_batch_to_numpy(image):
                 host.check_interrupted()
                 res = refine(img, detector, inpainter, *opts, first_crop=crop)
                 crop = res.next_crop
@@ -175,29 +175,24 @@ class PALDetailer:
                 masks.append(res.repaired.astype(np.float32))
                 before.append(res.par_before)
                 after.append(res.par_after)
-                report.append({"image": index, "par_before": round(res.par_before, 6),
-                               "par_after": round(res.par_after, 6), "regions": [r.to_dict() for r in res.report]})
+                results.append(res)
                 for zc, done in zip(res.crops, res.painted):
                     sent.extend(zc.images)
                     painted.extend(done)
         finally:
             pal_model.offload()
-        summary = "\n".join(_summary(r) for r in report)
+        report = [{"image": i, "par_before": round(res.par_before, 6), "par_after": round(res.par_after, 6),
+                   "regions": [r.to_dict() for r in res.report]} for i, res in enumerate(results)]
         return {
-            "ui": {"par": after, "text": [summary]},
+            "ui": {"par": after, "text": ["\n".join(_summary(i, res) for i, res in enumerate(results))]},
             "result": (to_image_batch(images).to(image.dtype), to_mask_batch(masks), before, after, _preview(sent),
                        _preview(painted), json.dumps(report)),
         }
 
 
-def _summary(image_report: dict) -> str:
-    """``#0: PAR 0.1200 -> 0.0300, 2/3 regions kept`` and a line per region."""
-    regions = image_report["regions"]
-    kept = sum(r["accepted"] for r in regions)
-    lines = [f"#{image_report['image']}: PAR {image_report['par_before']:.4f} -> {image_report['par_after']:.4f}, "
-             f"{kept}/{len(regions)} regions kept"]
-    for r in regions:
-        scores = " ".join(f"{s:.3f}" for s in r["scores"])
-        verdict = f"kept #{r['chosen']}" if r["accepted"] else "reverted"
-        lines.append(f"  pass {r['pass_index']} region {r['region']}: {r['score_before']:.3f} -> [{scores}] {verdict}")
-    return "\n".join(lines)
+def _summary(index: int, res) -> str:
+    """``#0: PAR 0.1200 -> 0.0300, 2/3 regions kept`` and a line per region (the core's summary)."""
+    from pal4vst.zoom.verify import summary
+
+    head = f"#{index}: PAR {res.par_before:.4f} -> {res.par_after:.4f}, {res.accepted}/{res.regions} regions kept"
+    return "\n".join([head, summary(res.report, indent="  ")]) if res.report else head

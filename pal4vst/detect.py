@@ -194,14 +194,13 @@ class Detector:
         return (x - self._mean) / self._std
 
     def _upsample(self, diff: torch.Tensor, height: int, width: int,
-                 threshold: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
         """``diff`` ``[1, 1, h, w]`` logit difference -> (difference, mask) at ``height x width``."""
         if self.loaded.output == "labels":
             up = F.interpolate(diff, size=(height, width), mode="nearest")
         else:
             up = F.interpolate(diff, size=(height, width), mode="bilinear", align_corners=False)
         d = up[0, 0]
-        threshold = self.options.threshold if threshold is None else threshold
         return d, (d > 0 if threshold == 0.5 else torch.sigmoid(d) > threshold)
 
     def _finish(self, diff: torch.Tensor, height: int, width: int, threshold: float) -> Detection:
@@ -224,8 +223,10 @@ class Detector:
         s = self.size
         if min(h, w) < s:  # too small to tile: the whole-image path is the release's behaviour
             return self._whole([img], threshold)[0]
-        diff = blend_tiles(img, s, self.tile_overlap, self.options.batch, device=self.device,
-                           run=lambda tiles: self._logit_difference(torch.cat([self._resize_normalise(t, s) for t in tiles])))
+        def run(tiles: list[np.ndarray]) -> torch.Tensor:
+            return self._logit_difference(torch.cat([self._resize_normalise(t, s) for t in tiles]))
+
+        diff = blend_tiles(img, s, self.tile_overlap, self.options.batch, device=self.device, run=run)
         return self._finish(diff[None, None], h, w, threshold)
 
 

@@ -93,5 +93,6 @@ def save_crops(folder: Path, stem: str, res) -> None:
             save_image(mask_to_uint8(zc.masks[k]), folder / f"{stem}_pass{p}_crop{k}_mask.png")
             for j in range(len(cands)):
                 save_image(cands[j, k], folder / f"{stem}_pass{p}_crop{k}_cand{j}_score{report[k].scores[j]:.4f}.png")
-        for name, text in (("records", records_to_json(zc.records)), ("report", json.dumps([r.to_dict() for r in report]))):
+        report_json = json.dumps([r.to_dict() for r in report])
+        for name, text in (("records", records_to_json(zc.records)), ("report", report_json)):
             atomic_write(folder / f"{stem}_pass{p}_{name}.json", lambda tmp, t=text: tmp.write_text(t))

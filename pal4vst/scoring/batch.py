@@ -202,7 +202,8 @@ def _score(job: ScoreJob, todo: list[Item], part: Path) -> int:
             for start in range(0, len(chunk), batch):
                 group = chunk[start:start + batch]
                 good = [g for g in group if g.small is not None]
-                results = score_prepared(det, torch.stack([g.small for g in good]), [g.size for g in good]) if good else []
+                small = torch.stack([g.small for g in good]) if good else None
+                results = score_prepared(det, small, [g.size for g in good]) if good else []
                 by_index = {g.index: r for g, r in zip(good, results)}
                 for i, _, (h, w_), err, secs in group:
                     it = todo[i]

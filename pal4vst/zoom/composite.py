@@ -136,8 +136,8 @@ def _blend(out: np.ndarray, bbox: tuple[int, int, int, int], alpha: np.ndarray, 
     np.copyto(window, new.astype(out.dtype), where=alpha > 0)
 
 
-def composite_batch(images: Sequence[np.ndarray], crops: Sequence[np.ndarray] | np.ndarray, records: Sequence[CropRecord],
-                    on_image: Callable[[int], None] | None = None, **kwargs) -> list[np.ndarray]:
+def composite_batch(images: Sequence[np.ndarray], crops: Sequence[np.ndarray] | np.ndarray,
+                    records: Sequence[CropRecord], on_image: Callable[[int], None] | None = None, **kwargs) -> list[np.ndarray]:
     """:func:`composite` for each image of a batch, with the batch's crops in one list;
     ``on_image(i)`` is called after image ``i`` (progress, or a host's interruption check)."""
     if len(crops) != len(records):

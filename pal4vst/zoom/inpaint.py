@@ -135,7 +135,8 @@ class DiffusersInpainter:
             gens = [torch.Generator(device="cpu").manual_seed(candidate_seed(self.base_seed, first_crop + i, j, count))
                     for j in range(count)]
             res = self._pipe(prompt=s.prompt, negative_prompt=s.negative_prompt,
-                             image=Image.fromarray(array_to_rgb_uint8(img)), mask_image=Image.fromarray(mask_to_uint8(m)),
+                             image=Image.fromarray(array_to_rgb_uint8(img)),
+                             mask_image=Image.fromarray(mask_to_uint8(m)),
                              strength=s.denoise, num_inference_steps=s.steps, guidance_scale=s.cfg, generator=gens,
                              num_images_per_prompt=count, height=size, width=size).images
             for j, pic in enumerate(res):

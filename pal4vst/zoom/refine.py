@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..detect import Detection, Detector
+from ..masks import Region, paint
 from ..settings import CropOptions, PasteOptions, RefineOptions, RegionOptions
 from .composite import composite
 from .crops import CropRecord, ZoomCrops, zoom_crops
@@ -65,11 +66,7 @@ class RefineResult:
 
 def records_mask(records: list[CropRecord], shape: tuple[int, int]) -> np.ndarray:
     """uint8 0/1 union of the records' region masks over an image of ``shape`` ``(H, W)``."""
-    out = np.zeros(shape, np.uint8)
-    for rec in records:
-        x0, y0, x1, y1 = rec.inside
-        out[y0:y1, x0:x1] |= rec.region_mask().view(np.uint8)
-    return out
+    return paint([Region(rec.inside, rec.region_mask()) for rec in records], shape)
 
 
 @dataclass

@@ -37,7 +37,8 @@ def region_scores(prob: np.ndarray, records: Sequence[CropRecord]) -> np.ndarray
     return out
 
 
-def choose(before: np.ndarray, scores: np.ndarray, verify: bool = True, min_gain: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def choose(before: np.ndarray, scores: np.ndarray, verify: bool = True,
+           min_gain: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Per region the candidate with the lowest score (``scores`` is ``[K, N]``; the first among
     ties) and whether it is accepted: its score is below ``before - min_gain`` (always, when
     ``verify`` is off)."""
@@ -75,13 +76,14 @@ class RegionReport:
         return d
 
 
-def summary(report: Sequence[RegionReport]) -> str:
-    """One line per region: ``pass 0 region 1 (x0,y0)-(x1,y1): 0.91 -> 0.12 [0.40 0.12] accepted``."""
+def summary(report: Sequence[RegionReport], indent: str = "") -> str:
+    """One line per region: ``pass 0 region 1 (x0,y0)-(x1,y1): 0.910 -> [0.400 0.120] kept #1``
+    (or ``reverted``)."""
     lines = []
     for r in report:
         x0, y0, x1, y1 = r.bbox
         cands = " ".join(f"{s:.3f}" for s in r.scores)
-        verdict = f"accepted #{r.chosen}" if r.accepted else "reverted"
-        lines.append(f"pass {r.pass_index} region {r.region} ({x0},{y0})-({x1},{y1}): "
+        verdict = f"kept #{r.chosen}" if r.accepted else "reverted"
+        lines.append(f"{indent}pass {r.pass_index} region {r.region} ({x0},{y0})-({x1},{y1}): "
                      f"{r.score_before:.3f} -> [{cands}] {verdict}")
     return "\n".join(lines)
