@@ -270,6 +270,7 @@ trainer.scaler.step = capture
 trainer.step(sample_batches(cfg, train_samples, 0, world, micro, accum, device), 0)
 if world.main:
     torch.save({"grads": grads, "accum": accum, "world": world.size}, out)
+world.barrier()  # as train() does: no rank tears the group down while another still uses it
 world.close()
 """
 
@@ -285,7 +286,7 @@ def test_ddp_applies_the_same_gradient_as_accumulation(synth, tmp_path):
     probe.write_text(GRADIENT_PROBE)
     one, two = tmp_path / "one.pt", tmp_path / "two.pt"
     _run([PY, str(probe), str(synth), str(one), "2"])
-    _run([PY, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29519", str(probe), str(synth),
+    _run([PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(probe), str(synth),
           str(two), "0"])
     a, b = torch.load(one, weights_only=True), torch.load(two, weights_only=True)
     assert (a["world"], a["accum"], b["world"], b["accum"]) == (1, 2, 2, 1)
