@@ -54,13 +54,12 @@ def model_path(name: str) -> Path | None:
 
 
 def compute_device(choice: str) -> torch.device:
-    if choice != "auto":
-        return torch.device(choice)
-    if IN_COMFY:
-        return mm.get_torch_device()
+    """ComfyUI's device for ``auto``; a named one checked by the core (a clear error when absent)."""
     from pal4vst.device import pick_device
 
-    return pick_device("auto")
+    if choice == "auto" and IN_COMFY:
+        return mm.get_torch_device()
+    return pick_device(choice)
 
 
 def offload_device() -> torch.device:

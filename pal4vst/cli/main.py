@@ -27,14 +27,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s: %(message)s")
+    from ..device import DeviceError
     from ..model.checkpoint import CheckpointError
     from ..model.weights import WeightsNotFound
     from ..options import OptionError
+    from .common import SetupError
 
     try:
         return args.func(args)
-    except (CheckpointError, WeightsNotFound, OptionError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (CheckpointError, WeightsNotFound, OptionError, SetupError, DeviceError) as e:
+        print(f"error: --device {e}" if isinstance(e, DeviceError) else f"error: {e}", file=sys.stderr)
         if args.debug:
             traceback.print_exc()
         return EXIT_SETUP_FAILED
