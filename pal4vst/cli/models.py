@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import EXIT_INPUT_FAILED, EXIT_SETUP_FAILED, add_debug, add_model_args, make_detector
+from .common import EXIT_INPUT_FAILED, EXIT_SETUP_FAILED, SetupError, add_debug, add_model_args, make_detector
 
 
 def add_parsers(sub) -> None:
@@ -30,16 +30,23 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("selfcheck", help="compare a model's mask on the authors' demo input with theirs")
     p.add_argument("--image", type=Path, help="reference input (default: img.jpg in $PAL4VST_REFERENCE)")
     p.add_argument("--expected", type=Path, help="reference mask (default: img_unified_mask.png there)")
-    p.add_argument("--min-iou", type=float, default=0.9)
+    p.add_argument("--min-iou", type=float, default=0.9,
+                   help="artifact IoU with the authors' mask at or above which the check passes; default 0.9")
     add_model_args(p)
     p.set_defaults(func=selfcheck)
 
 
 def convert(args: argparse.Namespace) -> int:
-    from ..model.checkpoint import convert as convert_file
+    from ..model.checkpoint import check_convert_target, convert as convert_file
     from ..model.weights import resolve
 
-    dst = convert_file(resolve(args.input, download=args.download), args.output)
+    try:
+        check_convert_target(args.input, args.output)  # before a download
+        src = resolve(args.input, download=args.download)
+        check_convert_target(src, args.output)
+    except ValueError as e:
+        raise SetupError(str(e)) from None
+    dst = convert_file(src, args.output)
     print(f"wrote {dst}")
     return 0
 

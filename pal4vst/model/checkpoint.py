@@ -338,8 +338,20 @@ def save_safetensors(model: PALSegmenter, path: str | Path, *, source_sha256: st
     return atomic_write(path, lambda tmp: save_file(sd, str(tmp), metadata=meta))
 
 
+def check_convert_target(src: str | Path | None, dst: str | Path) -> None:
+    """A ValueError when ``dst`` is no ``.safetensors`` file or is ``src`` itself: a conversion
+    writes only safetensors and never over its input."""
+    dst = Path(dst)
+    if src is not None and dst.exists() and Path(src).exists() and dst.resolve() == Path(src).resolve():
+        raise ValueError(f"the output {dst} is the input: convert never overwrites its input; choose another name")
+    if dst.suffix.lower() != ".safetensors":
+        raise ValueError(f"the output {dst} must be a .safetensors file (convert writes only safetensors)")
+
+
 def convert(src: str | Path, dst: str | Path) -> Path:
-    """Convert a release file (MMSeg .pth or TorchScript .pt) to our safetensors, keeping the aux head."""
+    """Convert a release file (MMSeg .pth or TorchScript .pt) to our safetensors, keeping the aux
+    head; never over ``src`` (:func:`check_convert_target`)."""
+    check_convert_target(src, dst)
     loaded = load_checkpoint(src, with_aux=True)
     if loaded.output != "logits":
         raise CheckpointError(f"{src}: this TorchScript cannot be converted (its weights do not match the architecture)")
