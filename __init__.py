@@ -11,25 +11,34 @@ import os
 import sys
 
 _here = os.path.dirname(os.path.abspath(__file__))
-if _here not in sys.path:
-    sys.path.append(_here)  # appended, never prepended: our folders must not shadow ComfyUI's modules
 
-WEB_DIRECTORY = "./web"
-NODE_CLASS_MAPPINGS = {}
-NODE_DISPLAY_NAME_MAPPINGS = {}
-_log = logging.getLogger("pal4vst")
+if __name__ == "pal4vst" and "folder_paths" not in sys.modules:
+    # Not ComfyUI: a clone named pal4vst imported from the folder that holds it (``python -m
+    # pal4vst`` run there finds this folder before the installed library). Be the library inside.
+    __path__ = [os.path.join(_here, "pal4vst")]
+    with open(os.path.join(__path__[0], "__init__.py"), encoding="utf-8") as _f:
+        exec(compile(_f.read(), _f.name, "exec"))
+else:
+    if _here not in sys.path:
+        sys.path.append(_here)  # appended, never prepended: our folders must not shadow ComfyUI's modules
 
-try:
-    from pal4vst.deps import report
+    WEB_DIRECTORY = "./web"
+    NODE_CLASS_MAPPINGS = {}
+    NODE_DISPLAY_NAME_MAPPINGS = {}
+    _log = logging.getLogger("pal4vst")
 
-    _missing = report()
-    if _missing:
-        _log.warning("%s (or run install.py in %s with this Python)", _missing, _here)
-    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: F811
-    from .nodes.host import register_model_folder
+    try:
+        from pal4vst.deps import report
 
-    register_model_folder()
-except Exception as e:  # noqa: BLE001 - anything here must not stop ComfyUI
-    _log.error("PAL4VST nodes not loaded: %s: %s (install the requirements: python install.py)", type(e).__name__, e)
+        _missing = report()
+        if _missing:
+            _log.warning("%s (or run install.py in %s with this Python)", _missing, _here)
+        from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: F811
+        from .nodes.host import register_model_folder
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]
+        register_model_folder()
+    except Exception as e:  # noqa: BLE001 - anything here must not stop ComfyUI
+        _log.error("PAL4VST nodes not loaded: %s: %s (install the requirements: python install.py)",
+                   type(e).__name__, e)
+
+    __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]
