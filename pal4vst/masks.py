@@ -32,6 +32,7 @@ class Region:
 
     bbox: tuple[int, int, int, int]
     mask: np.ndarray = field(repr=False)
+    members: int = 1  # marked areas merged into this region (1: a region of its own)
 
     def __post_init__(self) -> None:
         # OpenCV's stats are numpy integers; boxes travel into JSON (crop records, API answers).
@@ -100,16 +101,19 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def merge_overlapping(boxes: list[Box], reach: Callable[[Box], Box] = lambda b: b) -> list[tuple[Box, list[int]]]:
+def merge_overlapping(boxes: list[Box], reach: Callable[[Box], Box] = lambda b: b,
+                      allow: Callable[[list[int]], bool] | None = None) -> list[tuple[Box, list[int]]]:
     """``(union box, member indices)`` of groups of boxes whose ``reach`` overlaps, merged again
-    until no two groups' reaches overlap (the groups keep the order of their first member)."""
+    until no two groups' reaches overlap (the groups keep the order of their first member).
+    ``allow(members)`` may refuse a merge of the boxes with those indices; refused pairs stay apart."""
     groups = [(tuple(b), [i]) for i, b in enumerate(boxes)]
     merged = True
     while merged and len(groups) > 1:
         merged = False
         reaches = [reach(b) for b, _ in groups]
         for i in range(len(groups)):
-            j = next((j for j in range(i + 1, len(groups)) if _overlaps(reaches[i], reaches[j])), None)
+            j = next((j for j in range(i + 1, len(groups)) if _overlaps(reaches[i], reaches[j])
+                      and (allow is None or allow(groups[i][1] + groups[j][1]))), None)
             if j is not None:
                 (a, first), (b, second) = groups[i], groups.pop(j)
                 groups[i] = ((min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])), first + second)

@@ -46,7 +46,8 @@ class DetectOptions:
 @settings
 class RegionOptions:
     """How a mask becomes the regions to repair. Sizes are pixels of the original image; areas
-    are measured after growing; with ``merge``, one inpaint covers neighbours whose crops overlap."""
+    are measured after growing; with ``merge``, one inpaint covers neighbours whose crops overlap,
+    as long as no region's crop grows beyond ``merge_limit`` times its own side."""
 
     grow: int = option(8, "grow (negative: shrink) the mask by this many pixels before repairing it",
                        min=-256, max=256, step=1, label="Grow mask (px)")
@@ -58,6 +59,8 @@ class RegionOptions:
     max_regions: int = option(0, "repair at most this many regions, largest first (0 = all)", min=0, max=64, step=1,
                               label="Max regions (0 = all)")
     merge: bool = option(True, "merge regions whose crops overlap, so one inpaint covers neighbours")
+    merge_limit: float = option(2.0, "merge only while no region's crop grows beyond this many times the side it has "
+                                "alone (its zoom at least 1 / this of its own)", min=1.0, max=8.0, step=0.25)
     context: float = option(1.5, "crop side / region's longest side (the paper uses 1.5)", min=1.0, max=4.0, step=0.05,
                             label="Context (crop / region)")
     min_size: int = option(64, "smallest crop side in image pixels", min=8, max=4096, step=8,

@@ -28,8 +28,10 @@ class CropRecord:
 
     ``box`` is ``(x0, y0, side)`` in image pixels and may reach outside the image: ``pad``
     ``(left, top, right, bottom)`` is the part filled by padding. ``work_size`` is the side of the
-    crop image handed to the inpainter; ``scale = work_size / side``. ``mask_rle`` is the region's
-    mask inside the image part of the box, run-length encoded, so the composite is exact.
+    crop image handed to the inpainter; ``scale = work_size / side``. ``bbox`` ``(x0, y0, x1, y1)``
+    (exclusive end) bounds the region itself. ``mask_rle`` is the region's mask inside the image
+    part of the box, run-length encoded, so the composite is exact. ``members``: how many marked
+    areas were merged into this region (1: none).
     """
 
     image_index: int
@@ -41,6 +43,7 @@ class CropRecord:
     bbox: tuple[int, int, int, int]
     mask_rle: str
     pad_mode: str = "reflect"
+    members: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,7 +150,7 @@ def crop_region(image: np.ndarray, region: Region, image_index: int, ropts: Regi
     mask_work = cv2.resize(mask_to_uint8(mask_sq), (copts.work_size, copts.work_size),
                            interpolation=cv2.INTER_AREA if side > copts.work_size else cv2.INTER_LINEAR) > 0
     record = CropRecord(image_index, (w, h), box, pad, copts.work_size, copts.work_size / side, region.bbox,
-                        rle_encode(window), copts.pad_mode)
+                        rle_encode(window), copts.pad_mode, region.members)
     return crop, mask_work, record
 
 

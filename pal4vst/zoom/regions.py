@@ -1,5 +1,11 @@
 """From any mask to the regions to repair: the components of the grown mask (:mod:`pal4vst.masks`),
-largest first, at most ``max_regions``, neighbours whose zoom squares overlap merged into one."""
+largest first, at most ``max_regions``, neighbours whose zoom squares overlap merged into one.
+
+A merge never makes a region's repair coarser than ``merge_limit`` times what it would get alone:
+a group's crop side may be at most ``merge_limit`` x the crop side of each of its members on its
+own. Without that bound, a chain of small neighbours (each crop overlapping the next) would merge
+into one crop of the whole chain, inpainted at the working size: less zoom, not more.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import numpy as np
 
 from ..masks import Region, components, merge_overlapping, paint
 from ..settings import RegionOptions
-from .squares import square_around
+from .squares import square_around, square_side
 
 
 def grow_pixels(opts: RegionOptions, shape: tuple[int, ...]) -> int:
@@ -24,8 +30,14 @@ def find_regions(mask: np.ndarray, opts: RegionOptions = RegionOptions()) -> tup
     if opts.max_regions > 0:
         comps = comps[: opts.max_regions]
     if opts.merge:
+        sides = [square_side(c.bbox, opts.context, opts.min_size) for c in comps]
+
+        def allow(members: list[int]) -> bool:
+            side = square_side(_union_box([comps[i].bbox for i in members]), opts.context, opts.min_size)
+            return side <= opts.merge_limit * min(sides[i] for i in members)
+
         reach = lambda b: square_around(b, opts.context, opts.min_size)  # noqa: E731
-        groups = [g for _, g in merge_overlapping([c.bbox for c in comps], reach)]
+        groups = [g for _, g in merge_overlapping([c.bbox for c in comps], reach, allow)]
     else:
         groups = [[i] for i in range(len(comps))]
     regions = [_union([comps[i] for i in g]) for g in groups]
@@ -33,13 +45,16 @@ def find_regions(mask: np.ndarray, opts: RegionOptions = RegionOptions()) -> tup
     return paint(regions, shape), regions
 
 
+def _union_box(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
 def _union(members: list[Region]) -> Region:
     if len(members) == 1:
         return members[0]
-    x0, y0 = min(m.bbox[0] for m in members), min(m.bbox[1] for m in members)
-    x1, y1 = max(m.bbox[2] for m in members), max(m.bbox[3] for m in members)
+    x0, y0, x1, y1 = _union_box([m.bbox for m in members])
     mask = np.zeros((y1 - y0, x1 - x0), bool)
     for m in members:
         mx0, my0, mx1, my1 = m.bbox
         mask[my0 - y0:my1 - y0, mx0 - x0:mx1 - x0] |= m.mask
-    return Region((x0, y0, x1, y1), mask)
+    return Region((x0, y0, x1, y1), mask, sum(m.members for m in members))

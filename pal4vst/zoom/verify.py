@@ -52,7 +52,8 @@ def choose(before: np.ndarray, scores: np.ndarray, verify: bool = True,
 class RegionReport:
     """What happened to one region in one pass: where it is (``bbox`` ``(x0, y0, x1, y1)``, the
     crop ``box`` ``(x0, y0, side)``), its score before, each candidate's score and seed, the
-    candidate chosen, and whether it was kept (``accepted``) or the region left as it was."""
+    candidate chosen, whether it was kept (``accepted``) or the region left as it was, and how many
+    marked areas were merged into it (``members``)."""
 
     pass_index: int
     region: int
@@ -63,6 +64,7 @@ class RegionReport:
     seeds: list[int]
     chosen: int
     accepted: bool
+    members: int = 1
 
     @property
     def score_after(self) -> float:
@@ -84,6 +86,7 @@ def summary(report: Sequence[RegionReport], indent: str = "") -> str:
         x0, y0, x1, y1 = r.bbox
         cands = " ".join(f"{s:.3f}" for s in r.scores)
         verdict = f"kept #{r.chosen}" if r.accepted else "reverted"
-        lines.append(f"{indent}pass {r.pass_index} region {r.region} ({x0},{y0})-({x1},{y1}): "
+        merged = f" ({r.members} areas merged)" if r.members > 1 else ""
+        lines.append(f"{indent}pass {r.pass_index} region {r.region} ({x0},{y0})-({x1},{y1}){merged}: "
                      f"{r.score_before:.3f} -> [{cands}] {verdict}")
     return "\n".join(lines)
