@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("inputs", nargs="+", help="folders (recursive), .txt/.csv lists of paths, .tar shards, globs")
     p.add_argument("--out", type=Path, default=Path("ranking.csv"), help="CSV ranking (default ranking.csv)")
     p.add_argument("--html", type=Path, help="also write a contact sheet of overlays")
-    p.add_argument("--html-max", type=int, default=200, help="images in the contact sheet (best first)")
+    p.add_argument("--html-max", type=int, default=200, help="images in the contact sheet (best first); default 200")
     add_arguments(p.add_argument_group("reading and recording"), ScoreOptions)
     add_model_args(p)
     p.set_defaults(func=run)
@@ -29,15 +28,26 @@ def run(args: argparse.Namespace) -> int:
     from ..distributed import World
     from ..options import options_from
     from ..scoring.batch import ScoreJob, score_job
+    from ..scoring.sources import enumerate_sources
     from ..settings import ScoreOptions
 
     world = World.from_env()
+    options = options_from(args, ScoreOptions)
+    items, problems = enumerate_sources(args.inputs)  # before the model loads: no images, no run
+    if world.rank == 0:
+        for line in problems:
+            print(f"error: {line}", file=sys.stderr)
+    if not items:
+        if world.rank == 0:
+            print("error: no images found in the inputs", file=sys.stderr)
+        return EXIT_INPUT_FAILED
     if world.size > 1 and args.device == "auto":
         import torch
 
         if torch.cuda.is_available():
             args.device = f"cuda:{world.local_rank}"
-    job = ScoreJob(args.inputs, args.out, make_detector(args), options_from(args, ScoreOptions), world)
+    job = ScoreJob(args.inputs, args.out, make_detector(args), options, world, items=items,
+                   thumbnails=args.html_max if args.html else 0)
     summary = score_job(job)
     if world.rank != 0:
         return 0
@@ -53,19 +63,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {line}", file=sys.stderr)
     if args.html:
         contact_sheet(args.out, args.html, job.detector, args.html_max)
-    return EXIT_INPUT_FAILED if summary.failed else 0
+    return EXIT_INPUT_FAILED if summary.failed or problems else 0
 
 
 def contact_sheet(ranking: Path, html: Path, detector, limit: int) -> None:
-    """A contact sheet of the first ``limit`` ranked images (overlays are recomputed)."""
+    """The contact sheet of the first ``limit`` ranked images, from the overlays scoring kept."""
+    from ..scoring.batch import ranked_cards
     from ..scoring.report import write_contact_sheet
-    from ..scoring.sources import read_item
 
-    with ranking.open(newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["status"] == "ok"][:limit]
-    entries = []
-    for r in rows:
-        img = read_item(r["path"])
-        entries.append((Path(r["path"]), img, detector(img)))
-    write_contact_sheet(html, entries)
-    print(f"contact sheet: {html}", file=sys.stderr)
+    cards, again = ranked_cards(ranking, detector, limit)
+    write_contact_sheet(html, cards)
+    note = f"; {again} scored by an earlier run were detected again for it" if again else ""
+    print(f"contact sheet: {html} ({len(cards)} images{note})", file=sys.stderr)

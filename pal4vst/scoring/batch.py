@@ -11,6 +11,7 @@ at most the chunk each rank was writing.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import logging
@@ -30,6 +31,7 @@ from ..files import atomic_write
 from ..images import ImageError
 from ..settings import ScoreOptions
 from .ranking import Scored, write_ranking
+from .report import BestThumbnails, Card, thumbnail, thumbnail_path
 from .sources import Item, enumerate_sources, read_item
 
 log = logging.getLogger("pal4vst")
@@ -115,7 +117,9 @@ def _collate(batch):
 @dataclass
 class ScoreJob:
     """Score ``sources`` into the ranking ``out`` with ``detector`` on this rank of ``world``;
-    ``on_chunk(n)`` is called once the n-th chunk of results is on disk."""
+    ``on_chunk(n)`` is called once the n-th chunk of results is on disk. ``items``: the sources
+    already enumerated (:func:`~pal4vst.scoring.sources.enumerate_sources`), else done here.
+    ``thumbnails``: keep the contact-sheet overlays of this many best images (:mod:`.report`)."""
 
     sources: list[str]
     out: Path
@@ -123,12 +127,13 @@ class ScoreJob:
     options: ScoreOptions = field(default_factory=ScoreOptions)
     world: World = field(default_factory=World.from_env)
     on_chunk: Callable[[int], None] | None = None
+    items: list[Item] | None = None
+    thumbnails: int = 0
 
 
-def score_prepared(det: Detector, small: torch.Tensor, sizes: list[tuple[int, int]]) -> list[tuple[float, int]]:
-    """PAR and region count for a batch already resized to the model's input (``[B, S, S, 3]`` uint8);
-    the same numbers as ``det(image)`` gives on the full images."""
-    return [(d.par, len(d.regions())) for d in det.detect_resized(small, sizes)]
+def thumbs_dir(out: Path) -> Path:
+    """Where a scoring job keeps its best overlays for the contact sheet."""
+    return parts_dir(out) / "thumbs"
 
 
 def _drop_torn_tail(part: Path) -> None:
@@ -156,18 +161,20 @@ def score_job(job: ScoreJob) -> ScoreSummary:
     """Score this rank's share, then (rank 0) merge all parts into the ranking CSV."""
     w = job.world
     w.init()
-    items, warnings = enumerate_sources(job.sources)
-    if w.rank == 0:
-        for msg in warnings:
-            log.warning("%s", msg)
+    items = job.items
+    if items is None:
+        items, warnings = enumerate_sources(job.sources)
+        if w.rank == 0:
+            for msg in warnings:
+                log.warning("%s", msg)
     folder = parts_dir(job.out)
     folder.mkdir(parents=True, exist_ok=True)
     done = read_parts(folder)
-    mine = [it for i, it in enumerate(items) if i % w.size == w.rank]
-    todo = [it for it in mine if not _is_done(done.get(it.key), it, job.options.retry_failed)]
+    mine = [(i, it) for i, it in enumerate(items) if i % w.size == w.rank]
+    todo = [(i, it) for i, it in mine if not _is_done(done.get(it.key), it, job.options.retry_failed)]
     part = folder / f"part-{w.rank:05d}-of-{w.size:05d}.jsonl"
     t0 = time.perf_counter()
-    n = _score(job, todo, part)
+    n = _score(job, todo, part, BestThumbnails(thumbs_dir(job.out), job.thumbnails))
     seconds = time.perf_counter() - t0
     w.barrier()
     summary = ScoreSummary(w.rank, n, len(mine) - len(todo), round(seconds, 3),
@@ -185,14 +192,16 @@ def _is_done(rec: dict | None, item: Item, retry_failed: bool) -> bool:
     return rec.get("status") == "ok" or not retry_failed
 
 
-def _score(job: ScoreJob, todo: list[Item], part: Path) -> int:
+def _score(job: ScoreJob, todo: list[tuple[int, Item]], part: Path, thumbs: BestThumbnails) -> int:
+    """Score ``todo`` (``(index in the job, item)``) into ``part``; offer each overlay to ``thumbs``."""
     from tqdm import tqdm
 
     if not todo:
         return 0
     det, batch = job.detector, job.detector.options.batch
-    loader = torch.utils.data.DataLoader(_Decode(todo, det.size), batch_size=batch, num_workers=job.options.workers,
-                                         collate_fn=_collate, pin_memory=det.device.type == "cuda")
+    loader = torch.utils.data.DataLoader(_Decode([it for _, it in todo], det.size), batch_size=batch,
+                                         num_workers=job.options.workers, collate_fn=_collate,
+                                         pin_memory=det.device.type == "cuda")
     bar = tqdm(total=len(todo), unit="img", desc=f"rank {job.world.rank}", disable=job.world.local_rank != 0 or None)
     _drop_torn_tail(part)
     count = 0
@@ -203,17 +212,19 @@ def _score(job: ScoreJob, todo: list[Item], part: Path) -> int:
                 group = chunk[start:start + batch]
                 good = [g for g in group if g.small is not None]
                 small = torch.stack([g.small for g in good]) if good else None
-                results = score_prepared(det, small, [g.size for g in good]) if good else []
-                by_index = {g.index: r for g, r in zip(good, results)}
+                results = det.detect_resized(small, [g.size for g in good]) if good else []
+                by_index = {g.index: (g, d) for g, d in zip(good, results)}
                 for i, _, (h, w_), err, secs in group:
-                    it = todo[i]
+                    order, it = todo[i]
                     if err:
                         rec = {"path": it.key, "sig": it.sig, "par": None, "width": None, "height": None,
                                "regions": None, "status": f"failed: {err}", "decode_s": round(secs, 4)}
                     else:
-                        par, regions = by_index[i]
-                        rec = {"path": it.key, "sig": it.sig, "par": par, "width": w_, "height": h,
-                               "regions": regions, "status": "ok", "decode_s": round(secs, 4)}
+                        g, d = by_index[i]
+                        rec = {"path": it.key, "sig": it.sig, "par": d.par, "width": w_, "height": h,
+                               "regions": len(d.regions()), "status": "ok", "decode_s": round(secs, 4)}
+                        thumbs.offer(it.key, it.sig, d.par, order,
+                                     lambda g=g, d=d: thumbnail(g.small.numpy(), d.prob, d.mask))
                     lines.append(json.dumps(rec) + "\n")
                 bar.update(len(group))
             f.write("".join(lines))  # one write per chunk: a kill leaves at most a torn last line
@@ -260,3 +271,27 @@ def histogram_png(pars: list[float], path: Path, bins: int = 20) -> Path:
     d.text((pad, 10), f"PAR histogram: {len(pars)} images, max bar {top}", fill="black")
     atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
     return path
+
+
+def ranked_cards(out: Path, detector: Detector, limit: int) -> tuple[list[Card], int]:
+    """The contact-sheet cards of the best ``limit`` images of the ranking ``out``, best first,
+    and how many had no overlay kept by scoring (scored by an earlier run that made none) and
+    were detected again for it, with a progress bar."""
+    from tqdm import tqdm
+
+    done = read_parts(parts_dir(out))
+    with out.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "ok"][:limit]
+    folder = thumbs_dir(out)
+    cards: list[Card | None] = []
+    again: list[int] = []
+    for i, row in enumerate(rows):
+        path = thumbnail_path(folder, row["path"], done.get(row["path"], {}).get("sig", ""))
+        cards.append(Card(row["path"], path.read_bytes(), float(row["par"])) if path.is_file() else None)
+        if cards[-1] is None:
+            again.append(i)
+    for i in tqdm(again, desc="contact sheet: detecting again", unit="img", disable=None if again else True):
+        img = read_item(rows[i]["path"])
+        d = detector(img)
+        cards[i] = Card(rows[i]["path"], thumbnail(img, d.prob, d.mask), d.par)
+    return cards, len(again)
