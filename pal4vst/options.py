@@ -126,11 +126,14 @@ def problem(d: Declared, value: Any) -> str | None:
 
 
 def check(obj: Any, error: type[Exception] = OptionError, prefix: str = "") -> None:
-    """Raise ``error`` naming the first setting of ``obj`` outside its declared range or choices."""
+    """Raise ``error`` naming the first setting of ``obj`` outside its declared range or choices
+    (its ``setting`` attribute is that :class:`Declared`)."""
     for d in declared(obj).values():
         why = problem(d, getattr(obj, d.name))
         if why:
-            raise error(prefix + why)
+            err = error(prefix + why)
+            err.setting = d
+            raise err
 
 
 def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
@@ -145,7 +148,7 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls
         default = argparse.SUPPRESS if keep_absent else d.default
         if d.kind is bool:
             parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=default,
-                                help=d.spec.help)
+                                help=f"{d.spec.help}; default {d.flag if d.default else '--no-' + d.flag[2:]}")
             continue
         kw: dict[str, Any] = dict(dest=name, type=d.kind, default=default,
                                   help=f"{d.describe()}; default {d.default!r}")
@@ -157,5 +160,10 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls
 def options_from(obj: Any, cls: type, **extra: Any) -> Any:
     """``cls`` built from the attributes of ``obj`` named like its declared settings, plus
     ``extra`` fields: parsed flags (an ``argparse.Namespace``) or an adapter's settings model ->
-    the core option object."""
-    return cls(**{name: getattr(obj, name) for name in declared(cls) if hasattr(obj, name)}, **extra)
+    the core option object. From flags, a refused value is named by its flag (``--min-gain``)."""
+    try:
+        return cls(**{name: getattr(obj, name) for name in declared(cls) if hasattr(obj, name)}, **extra)
+    except OptionError as e:
+        if isinstance(obj, argparse.Namespace) and getattr(e, "setting", None):
+            raise OptionError(str(e).replace(e.setting.name, e.setting.flag, 1)) from None
+        raise

@@ -134,12 +134,12 @@ def test_refine_candidates_and_report(tmp_path, bright_st):
     rec = json.loads((out / "results.jsonl").read_text())
     report = rec["report"]
     assert len(report) == rec["regions_total"] == len(SQUARES)
-    for r in report:
-        assert len(r["scores"]) == len(r["seeds"]) == 2
+    for r in report:  # OpenCV repaints the same every time: one candidate is made and judged
+        assert len(r["scores"]) == len(r["seeds"]) == 1
         assert r["accepted"] == (min(r["scores"]) < r["score_before"] - 0.05)
     assert rec["regions"] == sum(r["accepted"] for r in report)
     cands = sorted((out / "crops").glob("b_pass0_crop*_cand*_score*.png"))
-    assert len(cands) == 2 * len(SQUARES)
+    assert len(cands) == len(SQUARES)
     saved = json.loads((out / "crops" / "b_pass0_report.json").read_text())
     assert [r["scores"] for r in saved] == [r["scores"] for r in report if r["pass_index"] == 0]
     # --no-verify: every repaint is kept

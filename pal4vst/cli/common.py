@@ -73,14 +73,21 @@ def output_stems(paths: list[Path]) -> list[str]:
     return stems
 
 
-def input_images(inputs: list[str]) -> list[Path]:
-    """Image files of the inputs (folders searched recursively); what is skipped is said."""
+class SetupError(Exception):
+    """A run that cannot start (a missing package, a refused output); nothing was written. The
+    message says what to do."""
+
+
+def input_images(inputs: list[str]) -> tuple[list[Path], list[Path]]:
+    """Image files of the inputs (folders searched recursively) and the inputs that do not exist;
+    non-image files skipped are said."""
     from ..images import list_images
 
-    images, skipped = list_images(inputs)
+    missing = [Path(i) for i in inputs if not Path(i).exists()]
+    images, skipped = list_images([i for i in inputs if Path(i).exists()])
     for s in skipped:
         print(f"warning: skipping {s}: not an image file", file=sys.stderr)
-    return images
+    return images, missing
 
 
 def progress(items: list, desc: str) -> Iterator:
@@ -96,25 +103,34 @@ def guard_inputs(out_paths: list[Path], inputs: list[Path]) -> None:
             raise SystemExit(f"error: output {o} would overwrite an input; choose another --out folder")
 
 
-def each_image(args: argparse.Namespace, command: str, outputs: tuple[str, ...],
-               work: Callable[[Path, str], dict]) -> int:
+Work = Callable[[Path, str], dict]
+
+
+def each_image(args: argparse.Namespace, command: str, outputs: tuple[str, ...], prepare: Callable[[], Work]) -> int:
     """Run ``work(path, stem)`` on every input image, writing into ``args.out``.
 
-    ``work`` writes the image's outputs (``<stem>_<output>`` for each of ``outputs``) and returns
-    its record; the record goes to ``results.jsonl`` once all outputs are written. A failing
-    image is reported on one line and the rest are done; the exit status is then 1. Nothing is
-    ever written over an input.
+    The inputs are listed first: a missing input is reported on one line, and when no image is
+    left nothing is loaded or written. Then ``prepare()`` loads what the work needs (a setup
+    failure ends the run here, before any output) and returns ``work``, which writes the image's
+    outputs (``<stem>_<output>`` for each of ``outputs``) and returns its record; the record goes
+    to ``results.jsonl`` once all outputs are written. The output folder and ``results.jsonl``
+    appear with the first image done. A failing image is reported on one line and the rest are
+    done; the exit status is then 1. Nothing is ever written over an input.
     """
-    images = input_images(args.inputs)
+    images, missing = input_images(args.inputs)
+    failures = Failures(args.debug)
+    for path in missing:
+        failures.add(path, FileNotFoundError(f"{path}: no such file or folder"))
     if not images:
-        print("error: no images found in the inputs", file=sys.stderr)
+        if not missing:
+            print("error: no images found in the inputs", file=sys.stderr)
         return EXIT_INPUT_FAILED
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     stems = output_stems(images)
     guard_inputs([out / f"{s}_{k}" for s in stems for k in outputs], images)
-    failures = Failures(args.debug)
-    with (out / "results.jsonl").open("w") as jsonl:
+    work = prepare()
+    jsonl = None
+    try:
         for path, stem in zip(progress(images, command), stems):
             t0 = time.perf_counter()
             try:
@@ -124,7 +140,13 @@ def each_image(args: argparse.Namespace, command: str, outputs: tuple[str, ...],
                 continue
             record = {"input": str(path), **record, "model": str(args.model),
                       "seconds": round(time.perf_counter() - t0, 3)}
+            if jsonl is None:
+                jsonl = (out / "results.jsonl").open("w")
             jsonl.write(json.dumps(record) + "\n")
             jsonl.flush()
-    print(f"{len(images) - len(failures.items)} of {len(images)} images written to {out}", file=sys.stderr)
+    finally:
+        if jsonl is not None:
+            jsonl.close()
+    print(f"{len(images) - len(failures.items) + len(missing)} of {len(images)} images written to {out}",
+          file=sys.stderr)
     return EXIT_INPUT_FAILED if failures.items else 0

@@ -22,15 +22,18 @@ def run(args: argparse.Namespace) -> int:
     from ..images import read_image, save_image
     from ..render import mask_to_uint8, overlay, prob_to_uint16
 
-    detector = make_detector(args)
+    def prepare():
+        detector = make_detector(args)
 
-    def work(path: Path, stem: str) -> dict:
-        img = read_image(path)
-        det = detector(img)
-        save_image(mask_to_uint8(det.mask), args.out / f"{stem}_mask.png")
-        save_image(prob_to_uint16(det.prob), args.out / f"{stem}_prob.png")
-        save_image(overlay(img, det.mask, det.prob), args.out / f"{stem}_overlay.jpg", quality=90)
-        return {"width": det.size[0], "height": det.size[1], "par": round(det.par, 6),
-                "regions": len(det.regions())}
+        def work(path: Path, stem: str) -> dict:
+            img = read_image(path)
+            det = detector(img)
+            save_image(mask_to_uint8(det.mask), args.out / f"{stem}_mask.png")
+            save_image(prob_to_uint16(det.prob), args.out / f"{stem}_prob.png")
+            save_image(overlay(img, det.mask, det.prob), args.out / f"{stem}_overlay.jpg", quality=90)
+            return {"width": det.size[0], "height": det.size[1], "par": round(det.par, 6),
+                    "regions": len(det.regions())}
 
-    return each_image(args, "detect", OUTPUTS, work)
+        return work
+
+    return each_image(args, "detect", OUTPUTS, prepare)

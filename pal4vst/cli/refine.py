@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_model_args, each_image, make_detector
+from .common import SetupError, add_model_args, each_image, make_detector
 
 OUTPUTS = ("refined.png", "mask.png", "compare.jpg")
 INPAINTERS = ("opencv", "diffusers")
@@ -29,7 +29,8 @@ def add_parser(sub) -> None:
     add_arguments(p.add_argument_group("passes"), RefineOptions)
     g = p.add_argument_group("inpainting")
     g.add_argument("--inpainter", choices=INPAINTERS, default="opencv",
-                   help="opencv (no model; it only smooths) or diffusers (a Stable Diffusion inpainting model)")
+                   help="opencv (no model; it only smooths) or diffusers (a Stable Diffusion inpainting model); "
+                   "default opencv")
     for cls in (OpenCVInpainter, DiffusersInpainter, SamplingOptions):
         add_arguments(g, cls)
     p.add_argument("--save-crops", action="store_true", help="also write the crops, crop masks and records")
@@ -37,14 +38,19 @@ def add_parser(sub) -> None:
 
 
 def make_inpainter(args: argparse.Namespace):
-    """The inpainter ``--inpainter`` names, with its flags."""
+    """The inpainter ``--inpainter`` names, with its flags, ready to run: a missing package or
+    model is a :class:`~pal4vst.cli.common.SetupError` here, before any image."""
     from ..options import options_from
     from ..settings import SamplingOptions
-    from ..zoom.inpaint import DiffusersInpainter, OpenCVInpainter
+    from ..zoom.inpaint import DiffusersInpainter, InpainterUnavailable, OpenCVInpainter
 
     if args.inpainter == "opencv":
         return options_from(args, OpenCVInpainter)
-    return options_from(args, DiffusersInpainter, sampling=options_from(args, SamplingOptions), device=args.device)
+    inpainter = options_from(args, DiffusersInpainter, sampling=options_from(args, SamplingOptions), device=args.device)
+    try:
+        return inpainter.load()
+    except InpainterUnavailable as e:
+        raise SetupError(str(e)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,28 +58,47 @@ def run(args: argparse.Namespace) -> int:
     from ..options import options_from
     from ..render import mask_to_uint8
     from ..settings import CropOptions, PasteOptions, RefineOptions, RegionOptions
+    from ..zoom.inpaint import is_deterministic
     from ..zoom.refine import refine
 
     options = [options_from(args, cls) for cls in (RegionOptions, CropOptions, PasteOptions, RefineOptions)]
-    inpainter = make_inpainter(args)
-    detector = make_detector(args)
 
-    def work(path: Path, stem: str) -> dict:
-        img = read_image(path)
-        res = refine(img, detector, inpainter, *options)
-        save_image(res.image, args.out / f"{stem}_refined.png")
-        save_image(mask_to_uint8(res.repaired), args.out / f"{stem}_mask.png")
-        save_image(np.concatenate([img, res.image], axis=1), args.out / f"{stem}_compare.jpg", quality=92)
-        if args.save_crops:
-            save_crops(args.out / "crops", stem, res)
-        print(f"{path}: PAR {res.par_before:.4f} -> {res.par_after:.4f} ({res.accepted}/{res.regions} region "
-              f"repaints kept)", file=sys.stderr)
-        return {"width": img.shape[1], "height": img.shape[0], "par_before": round(res.par_before, 6),
-                "par_after": round(res.par_after, 6), "pars": [round(p, 6) for p in res.pars], "passes": res.passes,
-                "regions": res.accepted, "regions_total": res.regions, "detections": res.detections,
-                "inpainter": args.inpainter, "report": [r.to_dict() for r in res.report]}
+    def prepare():
+        inpainter = make_inpainter(args)
+        detector = make_detector(args)
+        if options[-1].candidates > 1 and is_deterministic(inpainter):
+            print(f"note: the {args.inpainter} inpainter makes identical repaints, so --candidates "
+                  f"{options[-1].candidates} would judge copies: one candidate per region is made and judged",
+                  file=sys.stderr)
 
-    return each_image(args, "refine", OUTPUTS, work)
+        def work(path: Path, stem: str) -> dict:
+            img = read_image(path)
+            res = refine(img, detector, inpainter, *options)
+            save_image(res.image, args.out / f"{stem}_refined.png")
+            save_image(mask_to_uint8(res.repaired), args.out / f"{stem}_mask.png")
+            save_image(np.concatenate([img, res.image], axis=1), args.out / f"{stem}_compare.jpg", quality=92)
+            if args.save_crops:
+                save_crops(args.out / "crops", stem, res)
+            print(f"{path}: PAR {res.par_before:.4f} -> {res.par_after:.4f} ({res.accepted}/{res.regions} region "
+                  f"repaints kept{_merged_note(res.report)})", file=sys.stderr)
+            return {"width": img.shape[1], "height": img.shape[0], "par_before": round(res.par_before, 6),
+                    "par_after": round(res.par_after, 6), "pars": [round(p, 6) for p in res.pars],
+                    "passes": res.passes, "regions": res.accepted, "regions_total": res.regions,
+                    "merged": sum(r.members > 1 for r in res.report), "detections": res.detections,
+                    "inpainter": args.inpainter, "report": [r.to_dict() for r in res.report]}
+
+        return work
+
+    return each_image(args, "refine", OUTPUTS, prepare)
+
+
+def _merged_note(report) -> str:
+    """``; 5 marked areas merged into 2 regions`` when neighbours shared a crop, else nothing."""
+    merged = [r for r in report if r.members > 1]
+    if not merged:
+        return ""
+    return (f"; {sum(r.members for r in merged)} marked areas merged into {len(merged)} "
+            f"region{'s' if len(merged) > 1 else ''}")
 
 
 def save_crops(folder: Path, stem: str, res) -> None:

@@ -22,8 +22,22 @@ from ..images import array_to_rgb_uint8
 from ..render import mask_to_uint8
 
 
+class InpainterUnavailable(RuntimeError):
+    """An inpainter that cannot run here (a package or its model is missing); the message says
+    how to get it."""
+
+
 class Inpainter(Protocol):
+    """``inpainter(crops, masks) -> crops``. An inpainter whose repaint is the same every time
+    may say so with ``deterministic = True``: verification then asks it for one candidate per
+    region, whatever ``candidates`` is (the others would be copies, judged for nothing)."""
+
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray: ...
+
+
+def is_deterministic(inpainter: Inpainter) -> bool:
+    """Whether ``inpainter`` makes the same repaint every time (see :class:`Inpainter`)."""
+    return bool(getattr(inpainter, "deterministic", False))
 
 
 class CandidateInpainter(Inpainter, Protocol):
@@ -62,11 +76,13 @@ class OpenCVInpainter:
     method: str = option("telea", "OpenCV's inpainting method", choices=("telea", "ns"), flags=("--cv-method",))
     radius: int = option(5, "OpenCV's inpainting radius (pixels)", min=1, max=64, flags=("--cv-radius",))
 
+    deterministic = True  # the same repaint every time: one candidate per region is enough
+
     def __post_init__(self) -> None:
         check(self)
 
     def candidates(self, images: np.ndarray, masks: np.ndarray, count: int, first_crop: int = 0) -> np.ndarray:
-        """OpenCV is deterministic: every candidate is the same inpaint, computed once."""
+        """Every candidate is the same inpaint, computed once."""
         return np.broadcast_to(self(images, masks), (count, *images.shape))
 
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -91,13 +107,18 @@ class DiffusersInpainter:
         check(self)
         self._pipe = None
 
-    def _load(self):
+    def load(self) -> DiffusersInpainter:
+        """Load the pipeline now (else at the first crop): a missing package or model is then one
+        :class:`InpainterUnavailable` before any image is worked on."""
+        if self._pipe is not None:
+            return self
         try:
             import torch
             from diffusers import AutoPipelineForInpainting
-        except ImportError as e:
-            raise RuntimeError("the diffusers inpainter needs `pip install pal4vst[diffusers]` "
-                               "(diffusers, transformers, accelerate)") from e
+        except ImportError:
+            raise InpainterUnavailable(
+                'the diffusers inpainter needs diffusers, transformers and accelerate: pip install -e ".[diffusers]" '
+                "in the clone (elsewhere: pip install diffusers transformers accelerate)") from None
         from ..device import pick_device
 
         device = pick_device(self.device)
@@ -106,11 +127,12 @@ class DiffusersInpainter:
             pipe = AutoPipelineForInpainting.from_pretrained(self.sd_model, torch_dtype=dtype,
                                                              local_files_only=not self.allow_download)
         except Exception as e:
-            raise RuntimeError(
+            raise InpainterUnavailable(
                 f"could not load the inpainting model {self.sd_model!r} ({type(e).__name__}: {e}). It must be in the "
                 "Hugging Face cache or a local folder; pass --allow-download to fetch it when online."
             ) from None
         self._pipe = pipe.to(device)
+        return self
 
     @property
     def base_seed(self) -> int:
@@ -126,8 +148,7 @@ class DiffusersInpainter:
 
         from .verify import candidate_seed
 
-        if self._pipe is None:
-            self._load()
+        self.load()
         s = self.sampling
         out = np.empty((count, *images.shape), images.dtype)
         size = images.shape[1]

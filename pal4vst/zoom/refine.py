@@ -23,7 +23,7 @@ from ..masks import Region, paint
 from ..settings import CropOptions, PasteOptions, RefineOptions, RegionOptions
 from .composite import composite
 from .crops import CropRecord, ZoomCrops, zoom_crops
-from .inpaint import Inpainter, paint_candidates
+from .inpaint import Inpainter, is_deterministic, paint_candidates
 from .verify import RegionReport, candidate_seed, choose, region_scores
 
 
@@ -84,7 +84,7 @@ class _Pass:
 
 def _one_pass(current: np.ndarray, det: Detection, zc: ZoomCrops, index: int, first_crop: int, detector: Detector,
               inpainter: Inpainter, paste: PasteOptions, opts: RefineOptions) -> _Pass:
-    k = opts.candidates
+    k = 1 if is_deterministic(inpainter) else opts.candidates  # copies would be judged for nothing
     cands = paint_candidates(inpainter, zc.images, zc.masks, k, first_crop)
     images = [composite(current, cands[j], zc.records, paste=paste, originals=zc.images) for j in range(k)]
     dets = detector(images)
@@ -96,7 +96,7 @@ def _one_pass(current: np.ndarray, det: Detection, zc: ZoomCrops, index: int, fi
     base = getattr(inpainter, "base_seed", 0)
     report = [RegionReport(index, i, rec.bbox, rec.box, float(before[i]), [float(s) for s in scores[:, i]],
                            [candidate_seed(base, first_crop + i, j, k) for j in range(k)], int(chosen[i]),
-                           bool(accepted[i])) for i, rec in enumerate(zc.records)]
+                           bool(accepted[i]), rec.members) for i, rec in enumerate(zc.records)]
     kept = [rec for rec, a in zip(zc.records, accepted) if a]
     if accepted.all() and (chosen == chosen[0]).all():  # one candidate image is the result: already detected
         return _Pass(images[chosen[0]], dets[chosen[0]], kept, painted, cands, report, k)
