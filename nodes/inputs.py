@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from pal4vst.options import declaration, declared
+from types import SimpleNamespace
+
+from pal4vst.options import declaration, options_from
 
 
 def widget(cls: type, name: str) -> tuple[Any, dict[str, Any]]:
@@ -32,9 +34,9 @@ def widgets(cls: type, *names: str) -> dict[str, tuple[Any, dict[str, Any]]]:
 
 
 def options(cls: type, settings: dict[str, Any], **extra: Any) -> Any:
-    """The core option object ``cls`` from a node's inputs by name (those it does not declare are
-    left at their defaults), plus ``extra`` fields."""
-    return cls(**{name: settings[name] for name in declared(cls) if name in settings}, **extra)
+    """The core option object ``cls`` (a composite like ``RepairOptions`` too) from a node's inputs
+    by name (those it does not declare are left at their defaults), plus ``extra`` fields."""
+    return options_from(SimpleNamespace(**settings), cls, **extra)
 
 
 class Output(NamedTuple):

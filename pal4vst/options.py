@@ -157,12 +157,21 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls
         parser.add_argument(*flags, **kw)
 
 
+def _is_settings(factory: Any) -> bool:
+    """Whether ``factory`` is a settings class whose fields are all declared (a part of a
+    composite like ``RepairOptions``)."""
+    return isinstance(factory, type) and dataclasses.is_dataclass(factory) and bool(declared(factory))
+
+
 def options_from(obj: Any, cls: type, **extra: Any) -> Any:
     """``cls`` built from the attributes of ``obj`` named like its declared settings, plus
     ``extra`` fields: parsed flags (an ``argparse.Namespace``) or an adapter's settings model ->
-    the core option object. From flags, a refused value is named by its flag (``--min-gain``)."""
+    the core option object. A field holding a settings class (``RepairOptions.regions``) is built
+    the same way from ``obj``. From flags, a refused value is named by its flag (``--min-gain``)."""
     try:
-        return cls(**{name: getattr(obj, name) for name in declared(cls) if hasattr(obj, name)}, **extra)
+        parts = {f.name: options_from(obj, f.default_factory) for f in dataclasses.fields(cls)
+                 if f.name not in extra and _is_settings(f.default_factory)}
+        return cls(**{name: getattr(obj, name) for name in declared(cls) if hasattr(obj, name)}, **parts, **extra)
     except OptionError as e:
         if isinstance(obj, argparse.Namespace) and getattr(e, "setting", None):
             raise OptionError(str(e).replace(e.setting.name, e.setting.flag, 1)) from None

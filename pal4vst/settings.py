@@ -8,6 +8,8 @@ either is available.
 
 from __future__ import annotations
 
+from dataclasses import field
+
 from .options import option, settings
 
 
@@ -115,6 +117,17 @@ class RefineOptions:
     min_gain: float = option(0.0, "how much lower a region's artifact score (its mean artifact probability) must be "
                              "to accept its repaint (0: strictly lower)", min=0.0, max=1.0, step=0.005,
                              label="Minimum gain")
+
+
+@settings
+class RepairOptions:
+    """Everything one zoom-in repair reads, travelling as one: the regions, the crops, the paste
+    and the passes (built from flags or a host's settings by :func:`pal4vst.options.options_from`)."""
+
+    regions: RegionOptions = field(default_factory=RegionOptions)
+    crops: CropOptions = field(default_factory=CropOptions)
+    paste: PasteOptions = field(default_factory=PasteOptions)
+    passes: RefineOptions = field(default_factory=RefineOptions)
 
 
 @settings

@@ -14,7 +14,10 @@ from pal4vst import settings
 from pal4vst.options import Declared, OptionError, declared
 from pal4vst.zoom.inpaint import DiffusersInpainter, OpenCVInpainter
 
-CORE = [c for c in vars(settings).values() if dataclasses.is_dataclass(c) and c.__module__ == settings.__name__]
+DECLARED = [c for c in vars(settings).values() if dataclasses.is_dataclass(c) and c.__module__ == settings.__name__]
+# composites (RepairOptions) hold settings classes; the settings themselves are declared in those
+COMPOSITES = [c for c in DECLARED if not declared(c)]
+CORE = [c for c in DECLARED if c not in COMPOSITES]
 CLI_ONLY = [OpenCVInpainter, DiffusersInpainter]
 
 
@@ -35,6 +38,21 @@ def test_the_core_declares_its_settings():
             if d.spec.choices:
                 assert d.default in d.spec.choices, (cls, d.name)
         cls()  # the defaults are valid
+
+
+def test_composites_are_made_of_declared_settings_and_built_in_one_go():
+    from pal4vst.options import options_from
+
+    assert COMPOSITES == [settings.RepairOptions]
+    parts = {f.name: f.default_factory for f in dataclasses.fields(settings.RepairOptions)}
+    assert set(parts.values()) == {settings.RegionOptions, settings.CropOptions, settings.PasteOptions,
+                                   settings.RefineOptions}
+    names = [n for cls in parts.values() for n in declared(cls)]
+    assert len(names) == len(set(names))  # one flag, one input per setting: no name in two parts
+    built = options_from(argparse.Namespace(grow=3, work_size=256, feather=1, candidates=2), settings.RepairOptions)
+    assert (built.regions.grow, built.crops.work_size, built.paste.feather, built.passes.candidates) == (3, 256, 1, 2)
+    with pytest.raises(OptionError, match="--candidates must be between 1 and 8, got 9"):
+        options_from(argparse.Namespace(candidates=9), settings.RepairOptions)
 
 
 def test_a_setting_outside_its_range_is_named():
