@@ -107,7 +107,7 @@ def encode_png(arr_or_img: np.ndarray | Image.Image) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _detector(services: Services, model: str, threshold: float, mode: str = "whole"):
+def _detector(services: Services, model: str, threshold: float | None = None, mode: str | None = None):
     try:
         return services.detector(model, threshold=threshold, mode=mode)
     except UnknownModel as e:
@@ -172,14 +172,14 @@ def register_routes(app: FastAPI, services: Services, inpainter_factory: Optiona
             raise HTTPException(422, "inpainter must be 'webui' or 'opencv'")
         detector = _detector(services, args.model, args.threshold)
         try:
-            res = auto_fix(img.convert("RGB"), args, detector, inpainter)
+            res = auto_fix(img.convert("RGB"), args, detector, inpainter, seed=max(args.seed, 0))
         except HTTPException:
             raise
         except Exception as e:  # noqa: BLE001 - e.g. the webui has no SD model loaded
             raise HTTPException(503, f"inpainting failed: {type(e).__name__}: {e}") from None
         return json_ready({"image": encode_png(res.image), "mask": encode_png(res.mask), "par_before": res.par_before,
-                      "par_after": res.par_after, "regions": res.regions, "regions_total": len(res.report),
-                      "report": res.report_dicts()})
+                           "par_after": res.par_after, "kept": res.kept, "judged": res.judged,
+                           "report": res.report_dicts()})
 
 
 class AlwaysOnArgsValidator:

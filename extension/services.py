@@ -44,8 +44,9 @@ class Services:
                 raise UnknownModel(f"unknown PAL4VST model {model!r}; available: {', '.join(self.model_choices())}")
         return resolve(model, download=self.download)
 
-    def detector(self, model: str, threshold: float = 0.5, mode: str = "whole") -> Reader:
-        """The model's detector (loaded and placed once), reading with ``threshold`` and ``mode``."""
+    def detector(self, model: str, threshold: float | None = None, mode: str | None = None) -> Reader:
+        """The model's detector (loaded and placed once), reading with ``threshold`` and ``mode``
+        (None: the declared defaults)."""
         path = self._path(model)
         key = (str(path), path.stat().st_mtime)
         with self._lock:

@@ -22,13 +22,14 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Detector": "detect", "Detection": "detect", "detect": "detect",
     "DetectOptions": "settings", "RegionOptions": "settings", "MaskOptions": "settings", "CropOptions": "settings",
-    "PasteOptions": "settings", "RefineOptions": "settings", "SamplingOptions": "settings", "ScoreOptions": "settings",
+    "PasteOptions": "settings", "RefineOptions": "settings", "RepairOptions": "settings", "SamplingOptions": "settings",
+    "ScoreOptions": "settings", "Detects": "detect",
     "load_checkpoint": "model.checkpoint", "CheckpointError": "model.checkpoint", "convert": "model.checkpoint",
     "resolve": "model.weights", "WeightsNotFound": "model.weights",
     "par": "masks", "rank": "scoring.ranking", "Region": "masks",
     "find_regions": "zoom.regions", "zoom_crops": "zoom.crops", "CropRecord": "zoom.crops",
     "composite": "zoom.composite", "refine": "zoom.refine", "RefineResult": "zoom.refine",
-    "RegionReport": "zoom.verify", "candidate_seed": "zoom.verify",
+    "RegionReport": "zoom.verify", "candidate_seed": "zoom.verify", "candidate_seeds": "zoom.verify",
     "OpenCVInpainter": "zoom.inpaint", "DiffusersInpainter": "zoom.inpaint",
 }
 __all__ = ["__version__", *_EXPORTS]

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Protocol, Union
 
 import cv2
 import numpy as np
@@ -56,6 +56,16 @@ class Detection:
         """The 8-connected marked areas, largest first (ties by position); with ``fill_holes``,
         holes a region encloses belong to it. The one answer to "which regions were found"."""
         return components(self.mask, 0, fill_holes, min_area)
+
+
+class Detects(Protocol):
+    """What the repair and the hosts need of a detector: called on one image it answers a
+    :class:`Detection`, on a list a list of them; ``batch`` is how many images one forward pass
+    takes (work handed over in chunks of it fits). :class:`Detector` and :class:`Reader` are both."""
+
+    batch: int
+
+    def __call__(self, images: Input | Sequence[Input]) -> Detection | list[Detection]: ...
 
 
 def resize_input(image: np.ndarray, size: int) -> np.ndarray:
@@ -101,6 +111,11 @@ class Detector:
         self._std = torch.tensor(model.config.std, device=self.device).view(1, 3, 1, 1)
 
     # ---------------------------------------------------------------- public API
+    @property
+    def batch(self) -> int:
+        """Images (or tiles) per forward pass."""
+        return self.options.batch
+
     def place(self) -> Detector:
         """Move the module to the device, in its fastest memory layout, in eval mode (again, after
         a host moved it away to free memory)."""
@@ -235,6 +250,10 @@ class Reader:
 
     def __init__(self, detector: Detector, threshold: float | None, mode: str | None) -> None:
         self.detector, self.threshold, self.mode = detector, threshold, mode
+
+    @property
+    def batch(self) -> int:
+        return self.detector.batch
 
     def __call__(self, images: Input | Sequence[Input]) -> Detection | list[Detection]:
         return self.detector(images, threshold=self.threshold, mode=self.mode)
