@@ -72,15 +72,19 @@ def centre_level(crop: np.ndarray) -> float:
 
 class KnownCandidates:
     """A candidate inpainter whose candidates are known: in square A's crop candidate 1 paints
-    the mask dark, every other candidate (all of B's) leaves the crop as it was."""
+    the mask dark, every other candidate (all of B's) leaves the crop as it was. ``calls`` holds
+    the seeds each call was handed (``[crops, candidates]``). Tests hand ``refine`` the base seed
+    :attr:`SEED`; with K up to the detector's batch (4) a call is handed every candidate."""
 
-    base_seed = 100
+    SEED = 100
 
     def __init__(self) -> None:
-        self.calls: list[tuple[int, int, int]] = []
+        self.calls: list[np.ndarray] = []
 
-    def candidates(self, images, masks, count, first_crop):
-        self.calls.append((first_crop, count, len(images)))
+    def candidates(self, images, masks, seeds):
+        seeds = np.asarray(seeds)
+        self.calls.append(seeds.copy())
+        count = seeds.shape[1]
         out = np.repeat(np.asarray(images)[None], count, axis=0)
         dark = 25 if out.dtype == np.uint8 else 25 / 255
         for i, crop in enumerate(images):
@@ -89,7 +93,7 @@ class KnownCandidates:
         return out
 
     def __call__(self, images, masks):
-        return self.candidates(images, masks, 1, 0)[0]
+        return self.candidates(images, masks, np.zeros((len(images), 1), int))[0]
 
 
 def disc_dilate(mask: np.ndarray, r: float) -> np.ndarray:

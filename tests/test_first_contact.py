@@ -156,12 +156,13 @@ def test_the_contact_sheet_after_a_run_without_it(tmp_path, bright_st, capsys):
 def test_a_deterministic_inpainter_is_asked_once(bright_st):
     from pal4vst.detect import Detector
     from pal4vst.model.checkpoint import load_checkpoint
-    from pal4vst.settings import RefineOptions, RegionOptions
+    from pal4vst.settings import RefineOptions, RegionOptions, RepairOptions
     from pal4vst.zoom.inpaint import OpenCVInpainter
     from pal4vst.zoom.refine import refine
 
     det = Detector(load_checkpoint(bright_st), device="cpu", dtype="fp32")
-    res = refine(squares_image(), det, OpenCVInpainter(), RegionOptions(merge=False), passes=RefineOptions(candidates=3))
+    res = refine(squares_image(), det, OpenCVInpainter(),
+                 RepairOptions(RegionOptions(merge=False), passes=RefineOptions(candidates=3)))
     assert res.report and all(len(r.scores) == 1 for r in res.report)
     assert res.detections <= 3  # before, one candidate image; never one per identical candidate
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from pal4vst.detect import Detector  # noqa: E402
 from pal4vst.model.checkpoint import load_checkpoint  # noqa: E402
 from pal4vst.render import overlay  # noqa: E402
-from pal4vst.settings import CropOptions, RefineOptions, RegionOptions  # noqa: E402
+from pal4vst.settings import CropOptions, RefineOptions, RegionOptions, RepairOptions  # noqa: E402
 from pal4vst.testing import bright_checkpoint  # noqa: E402
 from pal4vst.zoom.inpaint import OpenCVInpainter  # noqa: E402
 from pal4vst.zoom.refine import refine  # noqa: E402
@@ -45,7 +45,8 @@ class StandInCandidates:
         self.telea = OpenCVInpainter(radius=9)
         self.stubborn_centre = (BLOBS[STUBBORN][0], BLOBS[STUBBORN][1])
 
-    def candidates(self, images, masks, count, first_crop):
+    def candidates(self, images, masks, seeds):
+        count = seeds.shape[1]
         out = np.repeat(images[None], count, axis=0)
         good = self.telea(images, masks)
         for i, (crop, m) in enumerate(zip(images, masks)):
@@ -65,7 +66,7 @@ class StandInCandidates:
     stubborn_index = -1
 
     def __call__(self, images, masks):
-        return self.candidates(images, masks, 1, 0)[0]
+        return self.candidates(images, masks, np.zeros((len(images), 1), int))[0]
 
 
 def scene(size: int = 400) -> np.ndarray:
@@ -92,7 +93,15 @@ def main() -> None:
     cx, cy = BLOBS[STUBBORN][:2]
     paint.stubborn_index = next(i for i, r in enumerate(zc.records)
                                 if r.bbox[0] <= cx < r.bbox[2] and r.bbox[1] <= cy < r.bbox[3])
-    res = refine(image, det, paint, regions, CropOptions(work_size=192), passes=RefineOptions(candidates=3))
+    seen: dict[int, np.ndarray] = {}  # pass 0's candidates, by number
+
+    def keep(pass_index, first, crops, scores):
+        for b in range(len(crops)):
+            if pass_index == 0:
+                seen[first + b] = crops[b]
+
+    res = refine(image, det, paint, RepairOptions(regions, CropOptions(work_size=192), passes=RefineOptions(candidates=3)),
+                 on_candidates=keep)
     before = det(image)
 
     judged = Image.fromarray(overlay(image, before.mask, before.prob))
@@ -108,7 +117,7 @@ def main() -> None:
     r = res.report[shown]
     strip = []
     for j, s in enumerate(r.scores):
-        c = Image.fromarray(np.ascontiguousarray(res.candidates[0][j, shown]))
+        c = Image.fromarray(np.ascontiguousarray(seen[j][shown]))
         dc = ImageDraw.Draw(c)
         colour = (40, 220, 60) if j == r.chosen and r.accepted else (230, 40, 40)
         dc.rectangle([0, 0, c.width - 1, c.height - 1], outline=colour, width=5)

@@ -41,21 +41,20 @@ def is_deterministic(inpainter: Inpainter) -> bool:
 
 
 class CandidateInpainter(Inpainter, Protocol):
-    """An inpainter that makes several candidates per crop, candidate ``j`` of crop
-    ``first_crop + i`` with the seed :func:`pal4vst.zoom.verify.candidate_seed` gives from its
-    ``base_seed``. Returns ``[count, N, S, S, 3]``."""
+    """An inpainter that makes several candidates per crop with the seeds it is handed:
+    ``seeds[i, j]`` is the seed of candidate ``j`` of crop ``i`` (the repair computes them by the
+    rule of :func:`pal4vst.zoom.verify.candidate_seeds`). Returns ``[j, N, S, S, 3]``."""
 
-    base_seed: int
-
-    def candidates(self, images: np.ndarray, masks: np.ndarray, count: int, first_crop: int) -> np.ndarray: ...
+    def candidates(self, images: np.ndarray, masks: np.ndarray, seeds: np.ndarray) -> np.ndarray: ...
 
 
-def paint_candidates(inpainter: Inpainter, images: np.ndarray, masks: np.ndarray, count: int,
-                     first_crop: int = 0) -> np.ndarray:
-    """``count`` candidates of every crop, ``[count, N, S, S, 3]``: the inpainter's own
-    ``candidates`` when it has one (seeded by the rule), else ``count`` calls of it."""
+def paint_candidates(inpainter: Inpainter, images: np.ndarray, masks: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The candidates ``seeds`` (``[N, count]``) asks for, ``[count, N, S, S, 3]``: the inpainter's
+    own ``candidates`` with those seeds when it has one, else ``count`` calls of it (unseeded)."""
+    seeds = np.asarray(seeds, np.int64).reshape(len(images), -1)
+    count = seeds.shape[1]
     if hasattr(inpainter, "candidates"):
-        out = np.asarray(inpainter.candidates(images, masks, count, first_crop))
+        out = np.asarray(inpainter.candidates(images, masks, seeds))
     else:
         out = np.stack([inpainter(images, masks) for _ in range(count)])
     if out.shape != (count, *images.shape):
@@ -81,9 +80,9 @@ class OpenCVInpainter:
     def __post_init__(self) -> None:
         check(self)
 
-    def candidates(self, images: np.ndarray, masks: np.ndarray, count: int, first_crop: int = 0) -> np.ndarray:
-        """Every candidate is the same inpaint, computed once."""
-        return np.broadcast_to(self(images, masks), (count, *images.shape))
+    def candidates(self, images: np.ndarray, masks: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        """Every candidate is the same inpaint, computed once (the seeds change nothing)."""
+        return np.broadcast_to(self(images, masks), (np.shape(seeds)[1], *images.shape))
 
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
         flag = cv2.INPAINT_TELEA if self.method == "telea" else cv2.INPAINT_NS
@@ -134,27 +133,23 @@ class DiffusersInpainter:
         self._pipe = pipe.to(device)
         return self
 
-    @property
-    def base_seed(self) -> int:
-        return max(self.sampling.seed, 0)
-
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        return self.candidates(images, masks, 1)[0]
+        seed = max(self.sampling.seed, 0)
+        return self.candidates(images, masks, np.arange(seed, seed + len(images))[:, None])[0]
 
-    def candidates(self, images: np.ndarray, masks: np.ndarray, count: int, first_crop: int = 0) -> np.ndarray:
-        """``count`` repaints of each crop in one pipeline call per crop (a batch of ``count``)."""
+    def candidates(self, images: np.ndarray, masks: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        """The repaints ``seeds`` (``[N, count]``) asks for, in one pipeline call per crop (a
+        batch of ``count``, one generator per seed)."""
         import torch
         from PIL import Image
 
-        from .verify import candidate_seed
-
         self.load()
         s = self.sampling
+        count = np.shape(seeds)[1]
         out = np.empty((count, *images.shape), images.dtype)
         size = images.shape[1]
         for i, (img, m) in enumerate(zip(images, masks)):
-            gens = [torch.Generator(device="cpu").manual_seed(candidate_seed(self.base_seed, first_crop + i, j, count))
-                    for j in range(count)]
+            gens = [torch.Generator(device="cpu").manual_seed(int(seed)) for seed in seeds[i]]
             res = self._pipe(prompt=s.prompt, negative_prompt=s.negative_prompt,
                              image=Image.fromarray(array_to_rgb_uint8(img)),
                              mask_image=Image.fromarray(mask_to_uint8(m)),

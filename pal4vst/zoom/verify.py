@@ -27,6 +27,13 @@ def candidate_seed(base: int, crop: int, candidate: int = 0, candidates: int = 1
     return int(base) + crop * candidates + candidate
 
 
+def candidate_seeds(base: int, first_crop: int, crops: int, candidates: int) -> np.ndarray:
+    """``[crops, candidates]`` int64: the seeds of every candidate of crops ``first_crop`` on, by
+    the rule; computed once per pass by the repair, handed to the inpainter and kept in the report."""
+    k = np.arange(first_crop, first_crop + crops, dtype=np.int64)[:, None]
+    return int(base) + k * candidates + np.arange(candidates, dtype=np.int64)[None, :]
+
+
 def region_scores(prob: np.ndarray, records: Sequence[CropRecord]) -> np.ndarray:
     """Mean artifact probability of ``prob`` (``HxW``) inside each record's region mask."""
     out = np.zeros(len(records), np.float64)
@@ -37,15 +44,38 @@ def region_scores(prob: np.ndarray, records: Sequence[CropRecord]) -> np.ndarray
     return out
 
 
-def choose(before: np.ndarray, scores: np.ndarray, verify: bool = True,
-           min_gain: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Per region the candidate with the lowest score (``scores`` is ``[K, N]``; the first among
-    ties) and whether it is accepted: its score is below ``before - min_gain`` (always, when
-    ``verify`` is off)."""
-    chosen = np.argmin(scores, axis=0)
-    best = scores[chosen, np.arange(scores.shape[1])]
-    accepted = best < before - min_gain if verify else np.ones(len(chosen), bool)
-    return chosen, accepted
+class BestCandidates:
+    """The choice, made as candidates arrive (a detector batch at a time, so that no more than a
+    batch of candidate images and detections is held): per region the candidate with the lowest
+    score so far (the first among ties) and its crop, every candidate's score, and the one
+    candidate image that is the best in every region while there is one (already detected: the
+    pass's result when every region keeps it)."""
+
+    def __init__(self, regions: int, candidates: int) -> None:
+        self.scores = np.empty((candidates, regions))
+        self.chosen = np.zeros(regions, int)
+        self.crops: np.ndarray | None = None
+        self.everywhere: tuple[Any, Any] | None = None
+
+    def add(self, j: int, crops: np.ndarray, scores: np.ndarray, image: Any = None, detection: Any = None) -> None:
+        """Candidate ``j``: its crops ``[N, S, S, 3]``, region scores ``[N]``, image and detection."""
+        self.scores[j] = scores
+        if self.crops is None:
+            self.crops, better = crops.copy(), np.ones(len(scores), bool)
+        else:
+            better = scores < self.scores[self.chosen, np.arange(len(scores))]
+            self.crops[better] = crops[better]
+            self.chosen[better] = j
+        if better.all():
+            self.everywhere = (image, detection)
+        elif better.any():
+            self.everywhere = None
+
+    def accepted(self, before: np.ndarray, verify: bool = True, min_gain: float = 0.0) -> np.ndarray:
+        """Per region whether its best candidate is kept: its score is below ``before - min_gain``
+        (always, when ``verify`` is off)."""
+        best = self.scores[self.chosen, np.arange(len(self.chosen))]
+        return best < before - min_gain if verify else np.ones(len(self.chosen), bool)
 
 
 @dataclass
