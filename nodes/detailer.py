@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from pal4vst.deps import check as check_requirements
-from pal4vst.settings import CropOptions, DetectOptions, PasteOptions, RefineOptions, RegionOptions, SamplingOptions
+from pal4vst.settings import (CropOptions, DetectOptions, PasteOptions, RefineOptions, RegionOptions, RepairOptions,
+                              SamplingOptions)
 
 from . import host
 from .inputs import options, Output, outputs, widget, widgets
@@ -43,8 +44,8 @@ class StepProgress:
 class ComfyInpainter:
     """The core's candidate inpainter over a ComfyUI MODEL, VAE and conditioning: each crop is
     encoded with its mask (an inpainting model gets InpaintModelConditioning's concat inputs, any
-    model a latent noise mask), its K candidates are sampled in one call as a batch of K latents
-    (candidate ``j`` with the noise of the core's seed rule), and decoded at the working size."""
+    model a latent noise mask), the candidates asked of it are sampled in one call as a batch of
+    latents (each with the noise of the seed the core hands it), and decoded at the working size."""
 
     def __init__(self, model, vae, positive, negative, sampling: SamplingOptions, sampler_name: str,
                  scheduler: str) -> None:
@@ -52,10 +53,6 @@ class ComfyInpainter:
         self.sampling, self.sampler_name, self.scheduler = sampling, sampler_name, scheduler
         self.inpaint_model = bool(getattr(getattr(model, "model", None), "concat_keys", ()))
         self.progress = StepProgress(model)
-
-    @property
-    def base_seed(self) -> int:
-        return self.sampling.seed
 
     def _encode(self, pixels: torch.Tensor, mask: torch.Tensor):
         import nodes
@@ -78,23 +75,22 @@ class ComfyInpainter:
                                    positive, negative, batch, denoise=s.denoise, noise_mask=latent.get("noise_mask"),
                                    callback=self.progress.callback, disable_pbar=True, seed=seeds[0])
 
-    def candidates(self, images: np.ndarray, masks: np.ndarray, count: int, first_crop: int) -> np.ndarray:
-        from pal4vst.zoom.verify import candidate_seed
-
+    def candidates(self, images: np.ndarray, masks: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        count = np.shape(seeds)[1]
         self.progress.add(len(images) * self.sampling.steps)
         out = np.empty((count, *images.shape), images.dtype)
         for i, (crop, mask) in enumerate(zip(images, masks)):
             host.check_interrupted()
             pixels = torch.from_numpy(np.ascontiguousarray(crop, np.float32))[None]
             positive, negative, latent = self._encode(pixels, torch.from_numpy(mask.astype(np.float32))[None])
-            seeds = [candidate_seed(self.base_seed, first_crop + i, j, count) for j in range(count)]
-            decoded = self.vae.decode(self._sample(positive, negative, latent, seeds))
+            decoded = self.vae.decode(self._sample(positive, negative, latent, [int(x) for x in seeds[i]]))
             decoded = decoded.reshape(-1, *decoded.shape[-3:])[..., :3]  # video VAEs add a frame axis
             out[:, i] = decoded[:count].clamp(0, 1).cpu().numpy().astype(images.dtype)
         return out
 
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        return self.candidates(images, masks, 1, 0)[0]
+        seed = self.sampling.seed
+        return self.candidates(images, masks, np.arange(seed, seed + len(images))[:, None])[0]
 
 
 def _preview(crops: list[np.ndarray]) -> torch.Tensor:
@@ -161,7 +157,7 @@ class PALDetailer:
 
         settings = {name: value for name, value in settings.items() if value is not None}
         sampling = options(SamplingOptions, settings, seed=seed)
-        opts = [options(cls, settings) for cls in (RegionOptions, CropOptions, PasteOptions, RefineOptions)]
+        repair = options(RepairOptions, settings)
         inpainter = ComfyInpainter(model, vae, positive, negative, sampling, sampler_name, scheduler)
         detector = pal_model.detector(threshold=settings["threshold"])
         images, masks, before, after, sent, painted, results = [], [], [], [], [], [], []
@@ -169,7 +165,7 @@ class PALDetailer:
         try:
             for img in image_batch_to_numpy(image):
                 host.check_interrupted()
-                res = refine(img, detector, inpainter, *opts, first_crop=crop)
+                res = refine(img, detector, inpainter, repair, seed=seed, first_crop=crop)
                 crop = res.next_crop
                 images.append(res.image)
                 masks.append(res.repaired.astype(np.float32))
@@ -182,7 +178,8 @@ class PALDetailer:
         finally:
             pal_model.offload()
         report = [{"image": i, "par_before": round(res.par_before, 6), "par_after": round(res.par_after, 6),
-                   "regions": [r.to_dict() for r in res.report]} for i, res in enumerate(results)]
+                   "kept": res.kept, "judged": res.judged, "report": [r.to_dict() for r in res.report]}
+                  for i, res in enumerate(results)]
         return {
             "ui": {"par": after, "text": ["\n".join(_summary(i, res) for i, res in enumerate(results))]},
             "result": (to_image_batch(images).to(image.dtype), to_mask_batch(masks), before, after, _preview(sent),
@@ -194,5 +191,5 @@ def _summary(index: int, res) -> str:
     """``#0: PAR 0.1200 -> 0.0300, 2/3 regions kept`` and a line per region (the core's summary)."""
     from pal4vst.zoom.verify import summary
 
-    head = f"#{index}: PAR {res.par_before:.4f} -> {res.par_after:.4f}, {res.accepted}/{res.regions} regions kept"
+    head = f"#{index}: PAR {res.par_before:.4f} -> {res.par_after:.4f}, {res.kept} of {res.judged} regions kept"
     return "\n".join([head, summary(res.report, indent="  ")]) if res.report else head

@@ -124,7 +124,7 @@ def test_each_region_keeps_its_best_candidate_or_its_own_pixels(pal_model, monke
     assert [c["seeds"] for c in comfy.sample_calls] == [[40, 41], [42, 43]]
     assert comfy.encodes == ["inpaint", "inpaint"] and all(c["positive"] == ("inpaint", "pos")
                                                            for c in comfy.sample_calls)
-    regions = json.loads(report)[0]["regions"]
+    regions = json.loads(report)[0]["report"]
     assert len(regions) == 2
     a = next(r for r in regions if r["bbox"][0] < 200)
     b = next(r for r in regions if r["bbox"][0] >= 200)
@@ -134,7 +134,7 @@ def test_each_region_keeps_its_best_candidate_or_its_own_pixels(pal_model, monke
     m = mask[0].numpy() > 0
     assert m.any() and not m[B[0]:B[2], B[1]:B[3]].any() and np.array_equal(fixed[~m], img[~m])
     assert after[0] < before[0]
-    assert "1/2 regions kept" in out["ui"]["text"][0] and "reverted" in out["ui"]["text"][0]
+    assert "1 of 2 regions kept" in out["ui"]["text"][0] and "reverted" in out["ui"]["text"][0]
     assert crops_before.shape == crops_after.shape == (2, 64, 64, 3)
 
 
@@ -152,15 +152,15 @@ def test_saved_workflows_without_the_new_inputs_run_as_before(pal_model, monkeyp
     out = run(pal_model, comfy, np.stack([img, img]), monkeypatch)
     assert [c["seeds"] for c in comfy.sample_calls] == [[40], [41], [42], [43]]
     reports = json.loads(out["result"][6])
-    assert [len(r["regions"]) for r in reports] == [2, 2]
+    assert [len(r["report"]) for r in reports] == [2, 2]
     for r in reports:
-        assert sorted(x["accepted"] for x in r["regions"]) == [False, True]  # A darkened and kept, B unchanged
+        assert sorted(x["accepted"] for x in r["report"]) == [False, True]  # A darkened and kept, B unchanged
 
 
 def test_verify_off_keeps_every_repaint(pal_model, monkeypatch):
     img = two_squares(w=FAR_WIDTH, b=FAR_B)
     out = run(pal_model, Comfy(dark_seeds=lambda seed: False), img[None], monkeypatch, verify=False)
-    regions = json.loads(out["result"][6])[0]["regions"]
+    regions = json.loads(out["result"][6])[0]["report"]
     assert len(regions) == 2 and all(r["accepted"] for r in regions)
 
 
@@ -175,7 +175,7 @@ def test_passes_stop_at_target_par(pal_model, monkeypatch):
     comfy = Comfy(dark_seeds=lambda seed: True)
     out = run(pal_model, comfy, img[None], monkeypatch, iterations=3)
     assert len(comfy.sample_calls) == 3  # pass 1 repaints B once more, is reverted, and the repair ends
-    assert [r["pass_index"] for r in json.loads(out["result"][6])[0]["regions"]] == [0, 0, 1]
+    assert [r["pass_index"] for r in json.loads(out["result"][6])[0]["report"]] == [0, 0, 1]
 
 
 def test_optional_inputs_come_after_the_saved_widgets():
