@@ -44,11 +44,12 @@ def fix_image(services: Services, args: PALArgs, image: Image.Image | None, inpa
     """``(before, after, repaired mask, summary, report rows)`` for the tab's Fix button."""
     if image is None:
         raise ValueError("upload an image first")
-    res = auto_fix(image.convert("RGB"), args, services.detector(args.model, threshold=args.threshold), inpainter)
+    res = auto_fix(image.convert("RGB"), args, services.detector(args.model, threshold=args.threshold), inpainter,
+                   seed=max(args.seed, 0))
     if not res.report:
         text = f"PAR {res.par_before:.4f}: nothing to repair"
     else:
-        text = (f"PAR {res.par_before:.4f} -> {res.par_after:.4f}; {res.regions} of {len(res.report)} region "
+        text = (f"PAR {res.par_before:.4f} -> {res.par_after:.4f}; {res.kept} of {res.judged} region "
                 f"repaint(s) kept, the others reverted (the detector found them no better)")
     return image, res.image, res.mask, text, report_rows(res.report)
 

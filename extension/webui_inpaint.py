@@ -34,18 +34,15 @@ def _filtered_scripts(p):
 
 
 class WebuiInpainter:
-    """The core's candidate inpainter over ``StableDiffusionProcessingImg2Img``: the K candidates
-    of a crop are one img2img job of batch size K, whose seeds the webui numbers ``seed + j``,
-    which is the core's seed rule (:func:`pal4vst.zoom.verify.candidate_seed`)."""
+    """The core's candidate inpainter over ``StableDiffusionProcessingImg2Img``: the candidates
+    of a crop are one img2img job of that batch size, whose seeds the webui numbers ``seed + j``;
+    the core's seeds of a crop are consecutive (:func:`pal4vst.zoom.verify.candidate_seeds`), so
+    the job's seed is the first of them (seeds that are not get a job each)."""
 
     def __init__(self, p, args: PALArgs) -> None:
         self.p = p
         self.args = args
         self.sampling = args.options(SamplingOptions)
-
-    @property
-    def base_seed(self) -> int:
-        return int(getattr(self.p, "seed", -1)) if self.sampling.seed < 0 else self.sampling.seed
 
     def _job(self, crop: Image.Image, mask: Image.Image, seed: int, count: int):
         from modules.processing import StableDiffusionProcessingImg2Img
@@ -66,25 +63,33 @@ class WebuiInpainter:
         setattr(i2i, INNER_FLAG, True)
         return i2i
 
-    def candidates(self, images: np.ndarray, masks: np.ndarray, count: int, first_crop: int) -> np.ndarray:
-        from modules import shared
+    def _run(self, crop: np.ndarray, mask: np.ndarray, seed: int, count: int) -> list[Image.Image]:
+        """``count`` repaints of one crop: one img2img job, seeds ``seed + j``."""
         from modules.processing import process_images
 
-        from pal4vst.zoom.verify import candidate_seed
+        job = self._job(Image.fromarray(crop), Image.fromarray(mask_to_uint8(mask)), seed, count)
+        try:
+            processed = process_images(job)
+        finally:
+            job.close()
+        made = processed.images[getattr(processed, "index_of_first_image", 0):][:count]
+        if len(made) < count:
+            raise RuntimeError(f"the webui's img2img returned {len(made)} of {count} images (is an SD model loaded?)")
+        return made
 
+    def candidates(self, images: np.ndarray, masks: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        from modules import shared
+
+        count = np.shape(seeds)[1]
         out = np.repeat(np.asarray(images)[None], count, axis=0)  # an interrupted job leaves crops unchanged
         for i, (crop, m) in enumerate(zip(images, masks)):
             if shared.state.interrupted or shared.state.skipped:
                 break
-            seed = candidate_seed(self.base_seed, first_crop + i, 0, count)
-            job = self._job(Image.fromarray(crop), Image.fromarray(mask_to_uint8(m)), seed, count)
-            try:
-                processed = process_images(job)
-            finally:
-                job.close()
-            made = processed.images[getattr(processed, "index_of_first_image", 0):][:count]
-            if len(made) < count:
-                raise RuntimeError(f"the webui's img2img returned {len(made)} of {count} images (is an SD model loaded?)")
+            row = [int(x) for x in seeds[i]]
+            if row == list(range(row[0], row[0] + count)):
+                made = self._run(crop, m, row[0], count)
+            else:
+                made = [pic for seed in row for pic in self._run(crop, m, seed, 1)]
             for j, pic in enumerate(made):
                 res = pic.convert("RGB")
                 if res.size != (crop.shape[1], crop.shape[0]):
@@ -93,7 +98,25 @@ class WebuiInpainter:
         return out
 
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        return self.candidates(images, masks, 1, 0)[0]
+        seed = max(self.sampling.seed, 0)
+        return self.candidates(images, masks, np.arange(seed, seed + len(images))[:, None])[0]
+
+
+NEXT_CROP = "_pal4vst_next_crop"
+
+
+def fix_seed(p, pp, args: PALArgs) -> tuple[int, int]:
+    """``(seed, first_crop)`` of the fix of the image ``postprocess_image`` is handed: with the fix
+    seed at -1, the image's own seed (``p.all_seeds`` at the image's index in the job, as
+    ADetailer reads it) and crops counted from 0; with a fixed seed, that seed, crops counted on
+    over the images of the job (so that the images of a batch still get seeds of their own)."""
+    if args.seed >= 0:
+        return args.seed, int(getattr(p, NEXT_CROP, 0))
+    index = getattr(pp, "index", None)
+    if index is None:  # webuis whose PostprocessImageArgs carries no index
+        index = int(getattr(p, "iteration", 0)) * int(getattr(p, "batch_size", 1)) + int(getattr(p, "batch_index", 0))
+    seeds = list(getattr(p, "all_seeds", None) or [])
+    return int(seeds[index % len(seeds)] if seeds else getattr(p, "seed", 0)), 0
 
 
 def standalone_inpainter(args: PALArgs) -> WebuiInpainter:
@@ -102,7 +125,7 @@ def standalone_inpainter(args: PALArgs) -> WebuiInpainter:
 
     from modules import shared
 
-    p = SimpleNamespace(prompt=args.prompt, negative_prompt=args.negative_prompt, seed=max(args.seed, 0),
+    p = SimpleNamespace(prompt=args.prompt, negative_prompt=args.negative_prompt,
                         sampler_name=args.sampler or None, scheduler=None, sd_model=getattr(shared, "sd_model", None),
                         outpath_samples=None, outpath_grids=None, scripts=None, script_args=[])
     return WebuiInpainter(p, args)

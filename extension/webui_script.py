@@ -22,7 +22,7 @@ from .controls import build
 from .pipeline import auto_fix
 from .services import Services
 from .ui_config import TAB, TAB_MODEL_LABEL, refresh
-from .webui_inpaint import INNER_FLAG, WebuiInpainter
+from .webui_inpaint import INNER_FLAG, NEXT_CROP, WebuiInpainter, fix_seed
 
 log = logging.getLogger("pal4vst")
 SECTION = ("pal4vst", "PAL4VST")
@@ -145,7 +145,10 @@ class PAL4VSTScript(scripts.Script):
         if not a.enabled or (a.skip_img2img and hasattr(p, "init_images")):
             return
         detector = services().detector(a.model, threshold=a.threshold)
-        res = auto_fix(pp.image, a, detector, WebuiInpainter(p, a))
+        seed, first_crop = fix_seed(p, pp, a)
+        res = auto_fix(pp.image, a, detector, WebuiInpainter(p, a), seed=seed, first_crop=first_crop)
+        setattr(p, NEXT_CROP, res.next_crop)
+        # read by this image's own infotext (the webui writes it right after this call)
         p.extra_generation_params.update(a.infotext())
         p.extra_generation_params.update(res.infotext())
         if res.changed:

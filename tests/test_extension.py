@@ -90,10 +90,11 @@ def test_auto_fix_changes_only_the_repaired_mask(services):
     src, out = np.asarray(img), np.asarray(res.image)
     m = np.asarray(res.mask) > 0
     assert out.shape == src.shape and np.array_equal(out[~m], src[~m])
-    assert res.report and res.changed == (res.regions >= 1)
+    assert res.report and res.changed == (res.kept >= 1)
     info = res.infotext()
-    assert set(info) == {"PAL4VST PAR before", "PAL4VST PAR after", "PAL4VST regions"}
-    assert info["PAL4VST regions"] == f"{res.regions}/{len(res.report)}"
+    assert set(info) == {"PAL4VST PAR before", "PAL4VST PAR after", "PAL4VST regions kept", "PAL4VST regions judged",
+                         "PAL4VST fix seed"}
+    assert (info["PAL4VST regions kept"], info["PAL4VST regions judged"]) == (str(res.kept), str(len(res.report)))
 
 
 def test_auto_fix_keeps_only_the_regions_the_detector_finds_better(services):
@@ -102,7 +103,8 @@ def test_auto_fix_keeps_only_the_regions_the_detector_finds_better(services):
     args = PALArgs.parse({"enabled": True, "model": "bright.safetensors", "candidates": 2, "work_size": 64})
     detector = services.detector(args.model)
     res = auto_fix(Image.fromarray(img), args, detector, KnownCandidates())
-    assert len(res.report) == 2 and res.infotext()["PAL4VST regions"] == "1/2"
+    assert len(res.report) == 2 and res.kept == 1 and res.judged == 2
+    assert (res.infotext()["PAL4VST regions kept"], res.infotext()["PAL4VST regions judged"]) == ("1", "2")
     allowed = disc_dilate(detector(img).mask, args.grow + 1)
     allowed[:, 200:] = False  # only square A's repaint was kept
     changed = (np.asarray(res.image) != img).any(-1)
@@ -230,7 +232,7 @@ def test_api_score_and_refine(client):
                                                 "args": {"model": "bright.safetensors", "work_size": 64}})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["regions"] == 1 and body["par_before"] > 0.1
+    assert body["kept"] == body["judged"] == 1 and body["par_before"] > 0.1
     fixed = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["image"]))))
     mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["mask"])))) > 0
     assert mask.any() and (fixed[mask] != dirty[mask]).any()
@@ -259,7 +261,7 @@ def test_api_refine_answers_the_report(services):
     assert r.status_code == 200, r.text
     body = r.json()
     assert made and made[0].candidates == 2 and made[0].verify
-    assert body["regions"] == 1 and body["regions_total"] == 2 and len(body["report"]) == 2
+    assert body["kept"] == 1 and body["judged"] == 2 and len(body["report"]) == 2
     verdicts = sorted((e["bbox"][0] < 200, e["accepted"], e["chosen"]) for e in body["report"])
     assert verdicts == [(False, False, 0), (True, True, 1)]  # B reverted, A kept candidate 1
     fixed = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["image"]))))
