@@ -65,6 +65,14 @@ def test_two_ranks_match_one_process(data, tmp_path):
     assert len(one) == 24 + 14 + 2
     assert one == two
     assert list((tmp_path / "two.csv.parts").glob("part-*-of-00002.jsonl")) and r2.returncode == 1
+    # each rank scored its share only (item i on rank i mod 2), not every item: N ranks, 1/N each
+    from pal4vst.scoring.sources import enumerate_sources
+
+    items = [it.key for it in enumerate_sources([str(folder), str(shard)])[0]]
+    shares = [[json.loads(x)["path"] for x in (tmp_path / "two.csv.parts" / f"part-{r:05d}-of-00002.jsonl")
+               .read_text().splitlines()] for r in (0, 1)]
+    assert len(items) == 40 and all(shares)
+    assert [sorted(s) for s in shares] == [sorted(items[r::2]) for r in (0, 1)]
     failed = [r for r in one if r["status"] != "ok"]
     assert {r["path"].rsplit("/", 1)[-1] for r in failed} == {"broken.png", "shard-000.tar::000099.jpg"}
     assert all(r["status"].startswith("failed: ") for r in failed) and r1.returncode == 1

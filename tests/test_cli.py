@@ -119,7 +119,7 @@ def test_refine_changes_nothing_outside_its_mask(tmp_path, bright_st):
     allowed = disc_dilate(marks, RegionOptions().grow + 1)  # the written mask is the marks grown, no more
     assert not (mask & ~allowed).any() and np.array_equal(fixed[~allowed], src[~allowed])
     rec = json.loads((out / "results.jsonl").read_text())
-    assert rec["regions"] == len(SQUARES) and rec["passes"] == 1 and rec["par_before"] > 0.1
+    assert rec["kept"] == rec["judged"] == len(SQUARES) and rec["passes"] == 1 and rec["par_before"] > 0.1
     assert (out / "b_compare.jpg").is_file()
     records = json.loads((out / "crops" / "b_pass0_records.json").read_text())
     assert len(records) == len(SQUARES) and len(list((out / "crops").glob("b_pass0_crop*_mask.png"))) == 2
@@ -133,11 +133,11 @@ def test_refine_candidates_and_report(tmp_path, bright_st):
                  "--dtype", "fp32", "--no-merge", "--candidates", "2", "--min-gain", "0.05"]) == 0
     rec = json.loads((out / "results.jsonl").read_text())
     report = rec["report"]
-    assert len(report) == rec["regions_total"] == len(SQUARES)
+    assert len(report) == rec["judged"] == len(SQUARES)
     for r in report:  # OpenCV repaints the same every time: one candidate is made and judged
         assert len(r["scores"]) == len(r["seeds"]) == 1
         assert r["accepted"] == (min(r["scores"]) < r["score_before"] - 0.05)
-    assert rec["regions"] == sum(r["accepted"] for r in report)
+    assert rec["kept"] == sum(r["accepted"] for r in report)
     cands = sorted((out / "crops").glob("b_pass0_crop*_cand*_score*.png"))
     assert len(cands) == len(SQUARES)
     saved = json.loads((out / "crops" / "b_pass0_report.json").read_text())

@@ -57,33 +57,35 @@ def run(args: argparse.Namespace) -> int:
     from ..images import read_image, save_image
     from ..options import options_from
     from ..render import mask_to_uint8
-    from ..settings import CropOptions, PasteOptions, RefineOptions, RegionOptions
+    from ..settings import RepairOptions
     from ..zoom.inpaint import is_deterministic
     from ..zoom.refine import refine
 
-    options = [options_from(args, cls) for cls in (RegionOptions, CropOptions, PasteOptions, RefineOptions)]
+    options = options_from(args, RepairOptions)
+    seed = max(args.seed, 0)  # -1 means "the image's own seed" in the webui; images here have none
 
     def prepare():
         inpainter = make_inpainter(args)
         detector = make_detector(args)
-        if options[-1].candidates > 1 and is_deterministic(inpainter):
-            print(f"note: the {args.inpainter} inpainter makes identical repaints, so --candidates "
-                  f"{options[-1].candidates} would judge copies: one candidate per region is made and judged",
-                  file=sys.stderr)
+        k = options.passes.candidates
+        if k > 1 and is_deterministic(inpainter):
+            print(f"note: the {args.inpainter} inpainter makes identical repaints, so --candidates {k} would judge "
+                  "copies: one candidate per region is made and judged", file=sys.stderr)
 
         def work(path: Path, stem: str) -> dict:
             img = read_image(path)
-            res = refine(img, detector, inpainter, *options)
+            hook = CandidateSaver(args.out / "crops", stem) if args.save_crops else None
+            res = refine(img, detector, inpainter, options, seed=seed, on_candidates=hook)
             save_image(res.image, args.out / f"{stem}_refined.png")
             save_image(mask_to_uint8(res.repaired), args.out / f"{stem}_mask.png")
             save_image(np.concatenate([img, res.image], axis=1), args.out / f"{stem}_compare.jpg", quality=92)
             if args.save_crops:
                 save_crops(args.out / "crops", stem, res)
-            print(f"{path}: PAR {res.par_before:.4f} -> {res.par_after:.4f} ({res.accepted}/{res.regions} region "
+            print(f"{path}: PAR {res.par_before:.4f} -> {res.par_after:.4f} ({res.kept} of {res.judged} region "
                   f"repaints kept{_merged_note(res.report)})", file=sys.stderr)
             return {"width": img.shape[1], "height": img.shape[0], "par_before": round(res.par_before, 6),
                     "par_after": round(res.par_after, 6), "pars": [round(p, 6) for p in res.pars],
-                    "passes": res.passes, "regions": res.accepted, "regions_total": res.regions,
+                    "passes": res.passes, "kept": res.kept, "judged": res.judged,
                     "merged": sum(r.members > 1 for r in res.report), "detections": res.detections,
                     "inpainter": args.inpainter, "report": [r.to_dict() for r in res.report]}
 
@@ -101,9 +103,25 @@ def _merged_note(report) -> str:
             f"region{'s' if len(merged) > 1 else ''}")
 
 
+class CandidateSaver:
+    """``on_candidates`` of :func:`~pal4vst.zoom.refine.refine` for ``--save-crops``: every
+    candidate as it is judged, its score in the file name (candidates are not kept after)."""
+
+    def __init__(self, folder: Path, stem: str) -> None:
+        self.folder, self.stem = folder, stem
+
+    def __call__(self, pass_index: int, first: int, crops: np.ndarray, scores: np.ndarray) -> None:
+        from ..images import save_image
+
+        for b in range(len(crops)):
+            for k in range(crops.shape[1]):
+                name = f"{self.stem}_pass{pass_index}_crop{k}_cand{first + b}_score{scores[b, k]:.4f}.png"
+                save_image(crops[b, k], self.folder / name)
+
+
 def save_crops(folder: Path, stem: str, res) -> None:
-    """Each pass's crops, crop masks, every candidate (its score in the name), the crop records
-    and the pass's report (JSON), for inspection or another inpainter."""
+    """Each pass's crops, crop masks, the crop records and the pass's report (JSON), for
+    inspection or another inpainter (the candidates are written by :class:`CandidateSaver`)."""
     import json
 
     from ..files import atomic_write
@@ -111,13 +129,11 @@ def save_crops(folder: Path, stem: str, res) -> None:
     from ..render import mask_to_uint8
     from ..zoom.crops import records_to_json
 
-    for p, (zc, cands) in enumerate(zip(res.crops, res.candidates)):
+    for p, zc in enumerate(res.crops):
         report = [r for r in res.report if r.pass_index == p]
         for k in range(len(zc)):
             save_image(zc.images[k], folder / f"{stem}_pass{p}_crop{k}.png")
             save_image(mask_to_uint8(zc.masks[k]), folder / f"{stem}_pass{p}_crop{k}_mask.png")
-            for j in range(len(cands)):
-                save_image(cands[j, k], folder / f"{stem}_pass{p}_crop{k}_cand{j}_score{report[k].scores[j]:.4f}.png")
         report_json = json.dumps([r.to_dict() for r in report])
         for name, text in (("records", records_to_json(zc.records)), ("report", report_json)):
             atomic_write(folder / f"{stem}_pass{p}_{name}.json", lambda tmp, t=text: tmp.write_text(t))
