@@ -17,9 +17,9 @@ from PIL import Image
 from conftest import ROOT
 from pal4vst.model.segmenter import build_model
 from pal4vst.testing import randomise
-from training.config import TrainConfig
-from training.data import discover, load_label
-from training.optim import build_optimizer, lr_factor
+from pal4vst.learn.config import TrainConfig
+from pal4vst.learn.data import discover, load_label
+from pal4vst.learn.optim import build_optimizer, lr_factor
 from pal4vst.model.layouts import filter_swin_imagenet
 from training.synthetic import write_dataset
 
@@ -83,7 +83,7 @@ def test_released_layout_and_empty_label_warning(synth):
 
 
 def test_label_ignore_value(tmp_path):
-    from training.data import Sample
+    from pal4vst.learn.data import Sample
 
     arr = np.array([[0, 1, 255]], np.uint8)
     Image.fromarray(arr).save(tmp_path / "l.png")
@@ -173,7 +173,7 @@ def test_param_groups_and_schedule():
 
 
 def test_a_short_run_reaches_its_learning_rate():
-    from training.config import TrainConfig, fit_warmup, recipe
+    from pal4vst.learn.config import TrainConfig, fit_warmup, recipe
 
     long = TrainConfig()
     assert fit_warmup(long, set()) == (long, None)  # the release run itself is left alone
@@ -209,7 +209,7 @@ def test_tiny_model_learns_synthetic_artifacts(tmp_path):
     colour blotch) and 1500 steps: measured here, IoU 0.06 after 250 steps and 0.33 after 1500.
     The bar is 2x the everything-baseline (~0.22), clear of both start and noise.
     """
-    from training.data import load_label
+    from pal4vst.learn.data import load_label
 
     data = write_dataset(tmp_path / "d", {"train": 400, "val": 40}, size=96, seed=0,
                          kinds=("noise", "shuffle", "blotch"))
@@ -251,8 +251,8 @@ def test_two_process_ddp_follows_one_process_with_accumulation(synth, tmp_path):
 GRADIENT_PROBE = """
 import sys
 import torch
-from training.config import TrainConfig
-from training.engine import Trainer, init_distributed, load_data, sample_batches, split_batch
+from pal4vst.learn.config import TrainConfig
+from pal4vst.learn.engine import Trainer, init_distributed, load_data, sample_batches, split_batch
 
 data, out, micro_batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
 cfg = TrainConfig(data=data, out=out, preset="tiny", iters=4, batch=4, micro_batch=micro_batch, crop=32, amp="none",
@@ -311,8 +311,8 @@ class _Killed(Exception):
 def test_killed_run_resumes_on_the_same_curve(synth, tmp_path):
     """Stopped at step 15 (its last checkpoint is step 10), resumed: the same 20 losses as a run
     that was never stopped, and the loss log holds each step once."""
-    from training.config import TrainConfig
-    from training.engine import train
+    from pal4vst.learn.config import TrainConfig
+    from pal4vst.learn.engine import train
 
     def cfg(out):
         return TrainConfig(data=str(synth), out=str(out), preset="tiny", iters=20, batch=4, crop=32, amp="none",
@@ -340,8 +340,8 @@ def test_a_corrupt_training_state_is_refused_not_restarted(synth, tmp_path):
     """A truncated last.pt (a full disk, a copy cut short): --resume says so and how to go on,
     and leaves the run's files as they were instead of starting over on top of them."""
     from pal4vst.model.checkpoint import CheckpointError
-    from training.config import TrainConfig
-    from training.engine import train
+    from pal4vst.learn.config import TrainConfig
+    from pal4vst.learn.engine import train
 
     cfg = TrainConfig(data=str(synth), out=str(tmp_path / "run"), preset="tiny", iters=4, batch=4, crop=32,
                       amp="none", workers=0, scale=48, warmup_iters=2, val_interval=1000, ckpt_interval=2)
@@ -463,7 +463,7 @@ def test_training_settings_are_declared_and_checked(tmp_path):
     """TrainConfig is declared like every other setting: flags generated with help and ranges,
     a value out of range refused when the config is built, on the command line with one line."""
     from pal4vst.options import OptionError, declared
-    from training.config import FLAGS, TrainConfig
+    from pal4vst.learn.config import FLAGS, TrainConfig
     from training.train import parser
 
     decls = declared(TrainConfig)

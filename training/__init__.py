@@ -1,2 +1,3 @@
 """Training kit: reproduce the PAL4VST segmenter, fine-tune it on a few labelled images, evaluate
-like the paper, export. Standalone: nothing here is imported by the nodes or the extension."""
+like the paper, export, make synthetic data. Command lines over the core's learning package
+(:mod:`pal4vst.learn`: recipe, data, loop, metrics), which the hosts' fine-tune uses too."""

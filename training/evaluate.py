@@ -18,8 +18,8 @@ from pal4vst.detect import Detector
 from pal4vst.model.checkpoint import load_checkpoint
 from pal4vst.model.weights import resolve
 
-from .data import discover
-from .metrics import Confusion, confusion
+from pal4vst.learn.data import discover
+from pal4vst.learn.metrics import Confusion, confusion
 
 
 def tasks(root: Path, split: str) -> dict[str, list]:

@@ -3,7 +3,7 @@
     python -m training.train [CONFIG.json] --data DIR [--preset swin_b] [--iters N] [--batch N] [--out DIR]
     torchrun --nproc_per_node N -m training.train CONFIG.json ...     # DDP (NCCL on GPU, gloo on CPU)
 
-Defaults are the released recipe (see training/config.py); ``--recipe scratch`` is the schedule for
+Defaults are the released recipe (see pal4vst/learn/config.py); ``--recipe scratch`` is the schedule for
 short runs of the small presets from random weights. A default warm-up that would take most of a
 short run is scaled down, and the schedule is printed at start. ``--resume`` continues from
 OUT/last.pt (or a given checkpoint) with the model, optimiser, scheduler, iteration and RNG restored.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from pal4vst.options import OptionError
 
-from .config import TrainConfig, add_override_args, apply_overrides, explicit_keys, fit_warmup, recipe
-from .engine import train
+from pal4vst.learn.config import TrainConfig, add_override_args, apply_overrides, explicit_keys, fit_warmup, recipe
+from pal4vst.learn.engine import train
 
 log = logging.getLogger("pal4vst.train")
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, default_recipe: str = "release", **fixed):
     if note:
         log.warning("%s", note)
     if not cfg.data:
-        raise SystemExit("--data DIR is required (a dataset folder; see training/data.py for layouts)")
+        raise SystemExit("--data DIR is required (a dataset folder; see pal4vst/learn/data.py for layouts)")
     summary = train(cfg, resume=args.resume)
     print(json.dumps(dataclasses.asdict(summary)))
     return summary

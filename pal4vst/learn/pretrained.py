@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from pal4vst.model.checkpoint import read_file
-from pal4vst.model.layouts import filter_swin_imagenet
+from ..model.checkpoint import read_file
+from ..model.layouts import filter_swin_imagenet
 
 
 def load_imagenet_backbone(model: torch.nn.Module, path: str) -> tuple[list[str], list[str]]:

@@ -7,8 +7,8 @@ import dataclasses
 import json
 from dataclasses import field
 
-from pal4vst.model.segmenter import PRESETS
-from pal4vst.options import add_arguments, option, settings
+from ..model.segmenter import PRESETS
+from ..options import add_arguments, option, settings
 
 
 @settings

@@ -49,8 +49,8 @@ def confusion(detector, samples, ignore_value: int | None = None, ignore_index: 
 
 def live_detector(model: torch.nn.Module, size: int, device: torch.device, dtype: torch.dtype | None):
     """A Detector over a model being trained (left where and as it is; the caller sets eval mode)."""
-    from pal4vst.detect import Detector
-    from pal4vst.model.checkpoint import LoadedModel
+    from ..detect import Detector
+    from ..model.checkpoint import LoadedModel
 
     config = dataclasses.replace(model.config, input_size=size)
     loaded = LoadedModel(model, config, "logits", "training", "live", "")

@@ -21,11 +21,11 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from pal4vst.device import pick_device, pick_dtype
-from pal4vst.distributed import World
-from pal4vst.files import atomic_write
-from pal4vst.model.checkpoint import CheckpointError, load_checkpoint, load_torch_file, save_safetensors
-from pal4vst.model.segmenter import PALSegmenter, preset
+from ..device import pick_device, pick_dtype
+from ..distributed import World
+from ..files import atomic_write
+from ..model.checkpoint import CheckpointError, load_checkpoint, load_torch_file, save_safetensors
+from ..model.segmenter import PALSegmenter, preset
 
 from .config import TrainConfig
 from .data import StepDataset, TrainAugment, discover
@@ -58,7 +58,7 @@ def build(cfg: TrainConfig) -> PALSegmenter:
     model = PALSegmenter(preset(cfg.preset, **{**overrides, "aux": True, "drop_path": cfg.drop_path,
                                                "input_size": cfg.crop}))
     if cfg.init and not cfg.init.startswith("imagenet:"):
-        from pal4vst.model.weights import resolve
+        from ..model.weights import resolve
 
         src = load_checkpoint(resolve(cfg.init), with_aux=True)
         # The architecture is the checkpoint's (fine-tuning keeps it), whatever the preset says.

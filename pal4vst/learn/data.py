@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pal4vst.images import IMAGE_SUFFIXES, pil_to_rgb
-from pal4vst.model.segmenter import IMAGENET_MEAN, IMAGENET_STD
+from ..images import IMAGE_SUFFIXES, pil_to_rgb
+from ..model.segmenter import IMAGENET_MEAN, IMAGENET_STD
 
 MASK_SUFFIX = "_mask"
 
