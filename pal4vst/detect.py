@@ -107,8 +107,6 @@ class Detector:
         if place:
             self.place()
         # else: a model being trained; its device, layout and mode stay the trainer's
-        self._mean = torch.tensor(model.config.mean, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(model.config.std, device=self.device).view(1, 3, 1, 1)
 
     # ---------------------------------------------------------------- public API
     @property
@@ -206,7 +204,7 @@ class Detector:
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, 3, S, S]`` RGB 0..255 on the device -> the model's normalised input."""
-        return (x - self._mean) / self._std
+        return self.loaded.config.normalise(x)
 
     def _upsample(self, diff: torch.Tensor, height: int, width: int,
                   threshold: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -483,3 +483,37 @@ def test_training_settings_are_declared_and_checked(tmp_path):
     (tmp_path / "bad.json").write_text('{"flip": 2}')
     r = _run([PY, "-m", "training.train", str(tmp_path / "bad.json"), "--data", str(tmp_path)], check=False)
     assert r.returncode != 0 and "flip must be between 0 and 1" in r.stderr
+
+
+def test_training_normalises_as_detection_does(tmp_path):
+    """A file with statistics of its own (not ImageNet's) is trained on the inputs it is judged on:
+    the network receives, in a training step, the pixels normalised with the file's mean and std,
+    exactly as the detector normalises them (computed here from the file's numbers)."""
+    import dataclasses
+
+    from pal4vst.distributed import World
+    from pal4vst.learn.data import discover
+    from pal4vst.learn.engine import Trainer, sample_batches
+    from pal4vst.model.checkpoint import load_checkpoint, save_safetensors
+    from pal4vst.model.segmenter import PALSegmenter
+
+    mean, std = (10.0, 200.0, 90.0), (30.0, 5.0, 70.0)
+    model = randomise(PALSegmenter(dataclasses.replace(build_model("tiny").config, mean=mean, std=std, input_size=32)))
+    src = save_safetensors(model, tmp_path / "own_stats.safetensors")
+    assert load_checkpoint(src).config.mean == mean
+    data = write_dataset(tmp_path / "d", {"train": 4}, size=32, seed=3)
+    cfg = TrainConfig(data=str(data), out=str(tmp_path / "run"), preset="tiny", init=str(src), iters=1, batch=2,
+                      crop=32, scale=32, ratio_range=(1.0, 1.0), flip=0.0, amp="none", workers=0, device="cpu")
+    trainer = Trainer(cfg, World(), torch.device("cpu"), accum=1)
+    seen = []
+    trainer.model.backbone.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().clone()))
+    x, y = next(sample_batches(cfg, discover(data).samples, 0, World(), 2, 1, torch.device("cpu")))
+    assert x.dtype == torch.uint8  # pixels travel as they are; the model's own statistics apply on the device
+    batches = iter([(x, y)])
+    trainer.step(batches, 0)
+    want = (x.float() - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    assert seen and torch.allclose(seen[0], want, atol=1e-5)
+    from pal4vst.detect import Detector
+
+    det = Detector(load_checkpoint(src), device="cpu", dtype="fp32")
+    assert torch.allclose(det._normalise(x.float()), want, atol=1e-5)  # detection: the same numbers

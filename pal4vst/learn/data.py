@@ -19,7 +19,6 @@ import torch
 from PIL import Image
 
 from ..images import IMAGE_SUFFIXES, pil_to_rgb
-from ..model.segmenter import IMAGENET_MEAN, IMAGENET_STD
 
 MASK_SUFFIX = "_mask"
 
@@ -131,11 +130,11 @@ def load_label(sample: Sample, ignore_value: int | None = None, ignore_index: in
     return out
 
 
-def normalise(img: np.ndarray) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float()
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (x - mean) / std
+def to_chw(img: np.ndarray) -> torch.Tensor:
+    """``HxWx3`` uint8 -> ``3xHxW`` uint8: what a batch carries; the trainer normalises it on the
+    device with the model's own statistics (:meth:`pal4vst.model.segmenter.ModelConfig.normalise`),
+    as detection does."""
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).contiguous()
 
 
 class TrainAugment:
@@ -208,4 +207,4 @@ class StepDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, it, slot])
         sample = self.samples[int(rng.integers(len(self.samples)))]
         img, label = self.augment(load_image(sample), load_label(sample, self.ignore_value, self.ignore), rng)
-        return normalise(img), torch.from_numpy(np.ascontiguousarray(label)).long()
+        return to_chw(img), torch.from_numpy(np.ascontiguousarray(label)).long()

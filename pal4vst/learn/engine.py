@@ -186,7 +186,8 @@ class Trainer:
         totals = torch.zeros(3, device=self.device)
         for a in range(self.accum):
             x, y = next(batches)
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            x = self.model.config.normalise(x.to(self.device, non_blocking=True))  # the detector's normalisation
+            y = y.to(self.device, non_blocking=True)
             torch.manual_seed(hash((self.cfg.seed, it, self.world.rank * self.accum + a)) % (2**63))
             sync = nullcontext() if (self.world.size == 1 or a == self.accum - 1) else self.net.no_sync()
             with sync:

@@ -51,6 +51,13 @@ class ModelConfig:
     def stage_channels(self) -> tuple[int, ...]:
         return tuple(self.embed_dim * 2**i for i in range(len(self.depths)))
 
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, H, W]`` RGB 0..255 (any dtype, on any device) -> this model's input: the one
+        normalisation of detection, validation and training, with the file's own mean and std."""
+        mean = torch.tensor(self.mean, device=x.device, dtype=torch.float32).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=torch.float32).view(1, 3, 1, 1)
+        return (x.float() - mean) / std
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
