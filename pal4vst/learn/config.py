@@ -9,6 +9,7 @@ from dataclasses import field
 
 from ..model.segmenter import PRESETS
 from ..options import add_arguments, option, settings
+from .adapt import TUNES
 
 
 @settings
@@ -51,6 +52,13 @@ class TrainConfig:
     poly_end: int = option(160_000, "iteration where the poly decay reaches zero (0: the run's end)", min=0,
                            max=100_000_000)
     aux_weight: float = option(0.4, "weight of the auxiliary head's loss", min=0.0, max=10.0)
+    tune: str = option("all", "which weights learn: all (the paper's fine-tune), late (the last two stages and the "
+                       "heads), heads (the decode and auxiliary heads), lora (low-rank adapters in every attention "
+                       "layer, and the heads)", choices=TUNES)
+    lora_rank: int = option(8, "rank of the adapters when tune is lora", min=1, max=256)
+    freeze_bn: bool = option(False, "keep the BatchNorm layers' running statistics (few-shot fine-tunes)")
+    anchor: float = option(0.0, "pull the weights that learn back towards their start by this x the learning rate "
+                           "each step (L2-SP: a fine-tune keeps what the base knew)", min=0.0, max=1e6)
     drop_path: float = option(0.3, "stochastic depth rate of the backbone", min=0.0, max=1.0)
     val_interval: int = option(500, "validate every this many steps", min=1, max=10_000_000)
     ckpt_interval: int = option(500, "write OUT/last.pt every this many steps", min=1, max=10_000_000)
@@ -114,7 +122,7 @@ def fit_warmup(cfg: TrainConfig, explicit: set[str]) -> tuple[TrainConfig, str |
         "for short runs from random weights, --recipe scratch")
 
 
-FLAGS = ["data", "out", "preset", "init", "iters", "batch", "micro_batch", "crop", "lr", "amp", "device", "workers",
+FLAGS = ["data", "out", "preset", "init", "iters", "batch", "micro_batch", "crop", "lr", "tune", "amp", "device", "workers",
          "seed", "val_interval", "ckpt_interval"]  # the common knobs; any field with --set
 
 

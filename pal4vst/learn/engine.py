@@ -27,6 +27,7 @@ from ..files import atomic_write
 from ..model.checkpoint import CheckpointError, load_checkpoint, load_torch_file, save_safetensors
 from ..model.segmenter import PALSegmenter, preset
 
+from .adapt import prepare
 from .config import TrainConfig
 from .data import StepDataset, TrainAugment, discover
 from .metrics import Confusion, confusion, live_detector
@@ -144,24 +145,47 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, world: World, device: torch.device, accum: int) -> None:
         self.cfg, self.world, self.device, self.accum = cfg, world, device, accum
         torch.manual_seed(cfg.seed)
-        self.model = build(cfg).to(device)
+        self.model = build(cfg)
+        self.learning = prepare(self.model, cfg.tune, cfg.lora_rank)
+        self.model.to(device)
         if world.size > 1 and device.type == "cuda":
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        self.model.train()
+        self.train_mode()
         self.net = (torch.nn.parallel.DistributedDataParallel(
             self.model, device_ids=[device.index] if device.type == "cuda" else None) if world.size > 1 else self.model)
         self.opt = build_optimizer(self.model, cfg)
+        # L2-SP: where the weights that learn started, to pull them back towards (see step)
+        self.start = ({id(p): p.detach().clone() for g in self.opt.param_groups for p in g["params"]}
+                      if cfg.anchor > 0 else {})
         self.sched = build_scheduler(self.opt, cfg)
         self.dtype = amp_dtype(cfg, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
         self.done = 0
         self.best = Best()
 
+    def train_mode(self) -> None:
+        """Training mode; with ``freeze_bn`` the BatchNorm layers keep their running statistics
+        (a few images would otherwise pull them away from everything the model learned before)."""
+        self.model.train()
+        if self.cfg.freeze_bn:
+            for m in self.model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+
     @property
     def lr(self) -> float:
         """The base learning rate of the current step (the head's multiplier taken out)."""
         group = self.opt.param_groups[0]
         return group["lr"] / group.get("lr_mult", 1.0)
+
+    @torch.no_grad()
+    def _anchor(self) -> None:
+        """Pull every weight that learns back towards its starting value, ``anchor`` x its learning
+        rate of the way (decoupled L2-SP): what the base knew is kept unless the examples need
+        otherwise."""
+        for group in self.opt.param_groups:
+            for p in group["params"]:
+                p.add_(p - self.start[id(p)], alpha=-group["lr"] * self.cfg.anchor)
 
     def restore(self, path: Path) -> None:
         """Continue from a checkpoint written by :meth:`save`: weights, optimiser, schedule,
@@ -199,6 +223,8 @@ class Trainer:
         self.scaler.step(self.opt)
         self.scaler.update()
         self.opt.zero_grad(set_to_none=True)
+        if self.start:
+            self._anchor()
         self.sched.step()
         self.done = it + 1
         if self.world.size > 1:
@@ -215,7 +241,8 @@ class Trainer:
             detector = live_detector(self.model, cfg.crop, self.device, self.dtype)
             conf = confusion(detector, samples, _ignore_value(cfg), cfg.ignore_index)
         finally:
-            self.model.train(was_training)
+            if was_training:
+                self.train_mode()
         if conf.artifact_iou > self.best.artifact_iou:
             self.best = Best(conf.artifact_iou, conf.miou, self.done)
         return conf

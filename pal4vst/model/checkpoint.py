@@ -317,13 +317,18 @@ def load_checkpoint(path: str | Path, *, with_aux: bool = False) -> LoadedModel:
         return _load_graph(path, sha, str(e)[:300])
 
 
-def save_safetensors(model: PALSegmenter, path: str | Path, *, source_sha256: str = "", source_name: str = "") -> Path:
-    """Write ``model`` as safetensors with a metadata header (config, classes, normalisation, source)."""
+def save_safetensors(model: PALSegmenter, path: str | Path, *, source_sha256: str = "", source_name: str = "",
+                     extra: dict[str, str] | None = None) -> Path:
+    """Write ``model`` as safetensors with a metadata header (config, classes, normalisation, source,
+    and ``extra`` strings); low-rank adapters are folded into their layers (the released layout)."""
     from safetensors.torch import save_file
 
     path = Path(path)
     config = model.config
-    sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    from .lora import folded_state_dict
+
+    sd = {k: v.detach().contiguous().cpu() for k, v in folded_state_dict(model).items()
+          if not k.endswith("num_batches_tracked")}
     meta = {
         "format": SAFETENSORS_FORMAT,
         "pal4vst_version": __version__,
@@ -334,6 +339,7 @@ def save_safetensors(model: PALSegmenter, path: str | Path, *, source_sha256: st
         "input_size": str(config.input_size),
         "source_sha256": source_sha256,
         "source_name": source_name,
+        **(extra or {}),
     }
     return atomic_write(path, lambda tmp: save_file(sd, str(tmp), metadata=meta))
 
