@@ -2,7 +2,8 @@
 
     python -m training.synthetic OUT --train 200 --val 40 --size 128
 
-Corruptions, one per region: local warp, strong blur, noise, patch shuffle, colour blotch. The
+Corruptions, one per region: local warp, strong blur, noise, patch shuffle, colour blotch, hard
+stripes, a flat saturated patch. The
 mask is exactly the corrupted region. Written in the released layout (images/, labels/).
 """
 
@@ -45,7 +46,7 @@ def _blob(size: int, rng: np.random.Generator) -> np.ndarray:
     return m.astype(bool)
 
 
-KINDS = ("warp", "blur", "noise", "shuffle", "blotch")
+KINDS = ("warp", "blur", "noise", "shuffle", "blotch", "stripes", "solid")
 
 
 def corrupt(img: np.ndarray, region: np.ndarray, rng: np.random.Generator, kinds: tuple[str, ...] = KINDS) -> np.ndarray:
@@ -71,8 +72,17 @@ def corrupt(img: np.ndarray, region: np.ndarray, rng: np.random.Generator, kinds
         for (y, x), j in zip(tiles, perm):
             sy, sx = tiles[j]
             warped[y:y + t, x:x + t] = img[sy:sy + t, sx:sx + t]
-    else:  # colour blotch
+    elif kind == 4:  # colour blotch
         warped = np.clip(img.astype(np.float32) * 0.3 + rng.uniform(0, 255, 3) * 0.7, 0, 255).astype(np.uint8)
+    elif kind == 5:  # hard stripes, as a generator's repeated texture
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+        angle, period = rng.uniform(0, np.pi), rng.uniform(4, 9)
+        bands = (np.sin(2 * np.pi * (xx * np.cos(angle) + yy * np.sin(angle)) / period) > 0)[..., None]
+        warped = np.clip(img.astype(np.float32) * 0.4 + bands * 153.0, 0, 255).astype(np.uint8)
+    else:  # a flat patch of saturated colour, as a hole the generator filled with nothing
+        hue = rng.uniform(0, 180)
+        colour = cv2.cvtColor(np.array([[[hue, 255, 255]]], np.uint8), cv2.COLOR_HSV2RGB)[0, 0]
+        warped = np.broadcast_to(colour, img.shape).astype(np.uint8)
     out[region] = warped[region]
     return out
 
@@ -101,6 +111,19 @@ def write_dataset(out: str | Path, counts: dict[str, int], size: int = 128, seed
             img, mask = make_sample(size, rng, kinds=kinds)
             Image.fromarray(img).save(out / "images" / split / f"{i:05d}.png")
             Image.fromarray(mask_to_uint8(mask)).save(out / "labels" / split / f"{i:05d}.png")
+    return out
+
+
+def write_example_set(out: str | Path, count: int, size: int = 128, seed: int = 0, kinds: tuple[str, ...] = KINDS,
+                      clean_prob: float = 0.1) -> Path:
+    """An example set as the hosts save one: ``example_NNNNN.png`` + ``example_NNNNN_mask.png``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(1, count + 1):
+        img, mask = make_sample(size, rng, clean_prob=clean_prob, kinds=kinds)
+        Image.fromarray(img).save(out / f"example_{i:05d}.png")
+        Image.fromarray(mask_to_uint8(mask)).save(out / f"example_{i:05d}_mask.png")
     return out
 
 

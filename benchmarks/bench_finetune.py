@@ -1,0 +1,201 @@
+"""Which weights should learn when an artist teaches PAL with ~10 images? Two measurements:
+
+1. **Cost** of one training step of the real Swin-B at 512², per variant (``TrainConfig.tune``:
+   all, late, heads, lora): seconds per step, the peak RSS the step adds on this machine, and the
+   memory a GPU would need: the weights, the gradients and AdamW's two moments of what learns, and
+   the activations autograd keeps for the backward pass (counted with ``saved_tensors_hooks``,
+   the same bytes on any device), plus what the forward itself allocates at its peak.
+2. **Gain** on an artifact kind the base never saw: a small model (the tiny preset) learns one
+   synthetic kind ("noise"), then is taught a second ("solid": flat saturated patches) from 10
+   examples, by the recipe and by each variant of what learns; artifact IoU on the held-out
+   examples, on 40 test images of the new kind, and on 40 of the old kind (is it still found?).
+
+    python benchmarks/bench_finetune.py cost [--batch 2] [--size 512] [--dtype auto]
+    python benchmarks/bench_finetune.py gain [--lr 3e-4]
+
+Each configuration of ``cost`` runs in a fresh process (peak figures are per process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pal4vst.learn.adapt import TUNES  # noqa: E402
+
+
+def _status(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def cost_one(tune: str, batch: int, size: int, dtype: str, steps: int) -> dict:
+    """One variant in this process: a warm-up step, then ``steps`` timed steps."""
+    from pal4vst.device import pick_dtype
+    from pal4vst.learn.adapt import prepare
+    from pal4vst.learn.engine import seg_loss
+    from pal4vst.learn.config import TrainConfig
+    from pal4vst.learn.optim import build_optimizer
+    from pal4vst.model.segmenter import PALSegmenter, preset
+
+    torch.manual_seed(0)
+    model = PALSegmenter(preset("swin_b", aux=True, drop_path=0.1, input_size=size))
+    learning = prepare(model, tune, 8)
+    model.train()
+    cfg = TrainConfig(tune=tune, batch=batch, crop=size)
+    opt = build_optimizer(model, cfg)
+    amp = pick_dtype(dtype, torch.device("cpu"))
+    x = torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8)
+    y = (torch.rand(batch, size, size) > 0.8).long()
+    saved = [0]
+
+    def pack(t):
+        saved[0] += t.numel() * t.element_size()
+        return t
+
+    def step(count_saved: bool) -> None:
+        ctx = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t) if count_saved else _null()
+        with ctx, torch.autocast("cpu", dtype=amp, enabled=amp != torch.float32):
+            main, aux = model(model.config.normalise(x), features=True)
+            loss = seg_loss(main, aux, y, cfg)[0]
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    step(True)  # warm-up; counts what autograd keeps
+    base = _status("VmRSS")
+    _reset_peak()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step(False)
+    seconds = (time.perf_counter() - t0) / steps
+    peak = _status("VmHWM") - base
+    weights = sum(p.numel() * 4 for p in model.parameters())
+    learn_bytes = learning * 4
+    return {"tune": tune, "learning_m": learning / 1e6, "s_per_step": seconds, "peak_added_mib": peak / 2**20,
+            "weights_mib": weights / 2**20, "grads_adam_mib": 3 * learn_bytes / 2**20,
+            "activations_mib": saved[0] / 2**20, "dtype": str(amp).replace("torch.", ""), "batch": batch, "size": size}
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def cost(args: argparse.Namespace) -> None:
+    rows = []
+    for tune in args.tunes:
+        out = subprocess.run([sys.executable, __file__, "cost-one", tune, "--batch", str(args.batch), "--size",
+                              str(args.size), "--dtype", args.dtype, "--steps", str(args.steps)],
+                             capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    r0 = rows[0]
+    print(f"Swin-B + UPerNet + aux at {r0['size']}², batch {r0['batch']}, {r0['dtype']} autocast, AdamW, this CPU "
+          f"({torch.get_num_threads()} threads); each variant in a fresh process")
+    print("| tune | weights that learn | s / step (CPU) | peak RSS added (CPU) | GPU estimate: weights + grads & "
+          "AdamW + kept activations |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        gpu = r["weights_mib"] + r["grads_adam_mib"] + r["activations_mib"]
+        print(f"| {r['tune']} | {r['learning_m']:.1f} M | {r['s_per_step']:.1f} | {r['peak_added_mib'] / 1024:.2f} GiB | "
+              f"{gpu / 1024:.2f} GiB ({r['weights_mib'] / 1024:.2f} + {r['grads_adam_mib'] / 1024:.2f} + "
+              f"{r['activations_mib'] / 1024:.2f}) |")
+
+
+#: (label, TeachOptions fields, TrainConfig overrides): the recipe, each variant of what learns
+#: under it (LoRA's adapters start at zero: anchoring them holds them there, so it runs without),
+#: and the recipe without what keeps the old kind.
+GAIN_ROWS = [
+    ("default recipe: all, anchor 100, BN frozen", {}, {}),
+    ("late (last two stages + heads)", {}, {"tune": "late"}),
+    ("heads only", {}, {"tune": "heads"}),
+    ("lora rank 8 + heads, no anchor", {}, {"tune": "lora", "anchor": 0.0}),
+    ("all, no anchor", {}, {"anchor": 0.0}),
+    ("all, no anchor, BN learning", {}, {"anchor": 0.0, "freeze_bn": False}),
+    ("quick recipe", {"recipe": "quick"}, {}),
+]
+
+
+def gain(args: argparse.Namespace) -> None:
+    from pal4vst.detect import Detector
+    from pal4vst.learn.config import RECIPES, TrainConfig
+    from pal4vst.learn.data import discover
+    from pal4vst.learn.engine import train
+    from pal4vst.learn.metrics import confusion
+    from pal4vst.learn.teach import teach
+    from pal4vst.model.checkpoint import load_checkpoint
+    from pal4vst.settings import TeachOptions
+    from training.synthetic import write_dataset, write_example_set
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        old = write_dataset(tmp / "old", {"train": 300, "val": 40}, size=96, seed=0, kinds=("noise",))
+        new_test = write_dataset(tmp / "new", {"val": 40}, size=96, seed=7, kinds=("solid",))
+        examples = write_example_set(tmp / "examples", 10, size=96, seed=3, kinds=("solid",))
+        cfg = TrainConfig.from_dict({**RECIPES["scratch"], "data": str(old), "out": str(tmp / "base"), "preset": "tiny",
+                                     "iters": 500, "batch": 8, "crop": 64, "scale": 80, "amp": "none", "workers": 0,
+                                     "val_interval": 500, "ckpt_interval": 500, "device": "cpu"})
+        t0 = time.perf_counter()
+        train(cfg)
+        base = tmp / "base" / "last.safetensors"
+        print(f"base: the tiny preset (0.3 M weights), 500 steps on 300 images of the 'noise' kind "
+              f"({time.perf_counter() - t0:.0f} s); taught the 'solid' kind from 10 examples (3 held out), "
+              f"learning rate {args.lr:g} (the tiny model's; Swin-B's recipe uses 6e-05)")
+
+        def iou(path, data):
+            det = Detector(load_checkpoint(path), device="cpu", dtype="fp32")
+            return confusion(det, discover(data, "val").samples).artifact_iou
+
+        print(f"base model: new kind IoU {iou(base, new_test):.3f} (40 test images), old kind {iou(base, old):.3f}")
+        print("| variant | s | held-out examples: IoU before -> after | new kind, 40 test images | old kind, 40 images |")
+        print("|---|---|---|---|---|")
+        for label, opts, overrides in GAIN_ROWS:
+            t0 = time.perf_counter()
+            res = teach(base, examples, tmp / "m.safetensors", TeachOptions(**{"lr": args.lr, **opts}), device="cpu",
+                        overrides=overrides, overwrite=True)
+            print(f"| {label} | {time.perf_counter() - t0:.0f} | {res.iou_before:.3f} -> {res.iou_after:.3f} "
+                  f"| {iou(res.path, new_test):.3f} | {iou(res.path, old):.3f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=("cost", "gain", "cost-one"))
+    ap.add_argument("tune", nargs="?", help=argparse.SUPPRESS)
+    ap.add_argument("--tunes", nargs="+", default=list(TUNES), choices=TUNES)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--dtype", default="auto")
+    ap.add_argument("--steps", type=int, default=0, help="timed steps of cost (default 2)")
+    ap.add_argument("--lr", type=float, default=3e-4, help="gain: the small model's learning rate")
+    args = ap.parse_args()
+    if args.what == "cost-one":
+        print(json.dumps(cost_one(args.tune, args.batch, args.size, args.dtype, args.steps or 2)))
+    elif args.what == "cost":
+        cost(args)
+    else:
+        gain(args)
+
+
+if __name__ == "__main__":
+    main()
