@@ -148,6 +148,39 @@ class SamplingOptions:
                        min=-1, max=2**32 - 1, label="Seed (-1 = image seed)")
 
 
+# ------------------------------------------------------------------ teaching a model
+
+
+@settings
+class ExampleOptions:
+    """Where an artist's corrected example goes (``pal4vst.learn.examples``)."""
+
+    set_name: str = option("my_generator", "the example set: a folder of models/pal4vst/examples (letters, digits, "
+                           "spaces, '_', '-', '.'); one set per generator you teach PAL", label="Example set")
+    name: str = option("example", "file name of the example; a number is added, nothing is overwritten",
+                       label="Example name")
+    edit_prefix: str = option("pal4vst_edit", "file name of the image to correct in ComfyUI's input folder (a number "
+                              "is added): pick it in a Load Image and open it in the mask editor",
+                              label="File to correct")
+
+
+@settings
+class TeachOptions:
+    """How a model is taught from an example set, in every host (``pal4vst.learn.teach``)."""
+
+    model_name: str = option("my_generator", "name of the new model: models/pal4vst/<name>.safetensors (a number is "
+                             "added rather than overwrite; a release's name is refused)", label="New model name")
+    recipe: str = option("default", "default: 300 steps at the model's own size (minutes on a GPU, fits in 8 GB); "
+                         "quick: 100 steps at three quarters of the size (usable on a CPU). Both: every weight learns, "
+                         "held near the base's so that what it knew is kept", choices=("default", "quick"))
+    steps: int = option(0, "optimiser steps (0: the recipe's)", min=0, max=100_000, step=10)
+    lr: float = option(0.0, "learning rate of the backbone, the heads x10 (0: the release's fine-tune rate, 6e-05)",
+                       min=0.0, max=0.1, step=1e-5, label="Learning rate (0 = recipe)")
+    held_out: float = option(0.3, "share of the examples kept out of training to judge the result honestly (never "
+                             "trained on, never used to choose)", min=0.1, max=0.5, step=0.05, label="Held out")
+    seed: int = option(0, "seed of the split, the sampling and the augmentation", min=0, max=2**31 - 1)
+
+
 # ------------------------------------------------------------------ scoring image sets
 
 
