@@ -4,6 +4,7 @@ from .detailer import PALDetailer
 from .detect_node import PALDetect, PALScore
 from .impact import PALDetectorProvider, PALDetectSEGS
 from .model_node import PALLoadModel
+from .teach_nodes import PALEditMask, PALFineTune, PALSaveExample
 from .zoom_node import PALComposite, PALZoomCrop
 
 NODE_CLASS_MAPPINGS = {
@@ -15,6 +16,9 @@ NODE_CLASS_MAPPINGS = {
     "PALDetailer": PALDetailer,
     "PALDetectSEGS": PALDetectSEGS,
     "PALDetectorProvider": PALDetectorProvider,
+    "PALEditMask": PALEditMask,
+    "PALSaveExample": PALSaveExample,
+    "PALFineTune": PALFineTune,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "PALLoadModel": "PAL Load Model",
@@ -25,4 +29,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PALDetailer": "PAL Detailer",
     "PALDetectSEGS": "PAL Detect (SEGS)",
     "PALDetectorProvider": "PAL Detector Provider (Impact)",
+    "PALEditMask": "PAL Edit Mask (for the mask editor)",
+    "PALSaveExample": "PAL Save Example",
+    "PALFineTune": "PAL Fine-Tune",
 }

@@ -35,11 +35,18 @@ LINKS: dict[str, str] = {
     "detailer_hook": "Impact Pack's DETAILER_HOOK (optional): its post_crop_region / post_detection are honoured",
 }
 HOST_WIDGETS = {"seed": "INT", "sampler_name": "choice", "scheduler": "choice"}  # KSampler's, as ComfyUI has them
+SAMPLING_NODES = ("PALDetailer",)  # the nodes that show KSampler's own widgets
 FILE_CHOICES = {("PALLoadModel", "model"): "choice: a release (`unified`, `stylegan2`, `portrait_shadow_removal`) "
-                                           "or a file in `models/pal4vst`"}  # the list depends on the machine
+                                           "or a file in `models/pal4vst`",
+                ("PALFineTune", "example_set"): "choice: a set in `models/pal4vst/examples`"}  # lists depend on the machine
 OVERRIDES: dict[tuple[str, str], str] = {
     ("PALComposite", "image"): "the original images PAL Zoom Crop cut the crops from",
     ("PALDetailer", "image"): "the images to repair (a batch)",
+    ("PALEditMask", "mask"): "PAL Detect's mask (the one to correct)",
+    ("PALSaveExample", "image"): "the image, e.g. from the Load Image you corrected the mask in",
+    ("PALSaveExample", "mask"): "its mask, white = broken (Load Image's MASK after the mask editor); an empty mask "
+                                "says nothing is broken",
+    ("PALFineTune", "pal_model"): "the model to start from, from **PAL Load Model** (`unified` for most generators)",
 }
 
 
@@ -50,7 +57,7 @@ def _cell(text: str) -> str:
 def _describe_input(node: str, name: str, spec: tuple) -> tuple[str, str, str]:
     """``(type, default and range, description)`` of one input; KeyError when nothing describes it."""
     kind, opts = spec[0], (spec[1] if len(spec) > 1 else {})
-    if name in HOST_WIDGETS:  # ComfyUI's own lists and ranges, not known outside it
+    if name in HOST_WIDGETS and node in SAMPLING_NODES:  # ComfyUI's own lists and ranges, not known outside it
         return HOST_WIDGETS[name], "as in KSampler", OVERRIDES.get((node, name)) or LINKS[name]
     if (node, name) in FILE_CHOICES:
         kind_text = FILE_CHOICES[(node, name)]

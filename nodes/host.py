@@ -115,3 +115,44 @@ def ksampler_inputs() -> dict:
         return comfy_nodes.KSampler.INPUT_TYPES()["required"]
     return {"seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF}),
             "sampler_name": (["euler"],), "scheduler": (["normal"],)}
+
+
+def input_directory() -> Path:
+    """ComfyUI's input folder (where Load Image and its mask editor find images)."""
+    if IN_COMFY:
+        return Path(folder_paths.get_input_directory())
+    return Path(os.environ.get("PAL4VST_INPUT_DIR", "input"))
+
+
+def models_directory() -> Path:
+    """The first ``models/pal4vst`` folder: where new models and example sets go (PAL Load Model
+    lists what is there)."""
+    if IN_COMFY:
+        return Path(folder_paths.get_folder_paths(FOLDER)[0])
+    from pal4vst.model.weights import model_dirs
+
+    return model_dirs()[0]
+
+
+def interrupted() -> bool:
+    """Whether the user pressed Cancel (without raising: a job can then stop cleanly)."""
+    return bool(IN_COMFY and mm.processing_interrupted())
+
+
+def make_room() -> None:
+    """Unload the models ComfyUI holds on the GPU, so that a fine-tune fits beside nothing else."""
+    if IN_COMFY:
+        mm.unload_all_models()
+        mm.soft_empty_cache()
+
+
+def progress_text(node_id: str | None, text: str) -> None:
+    """A line of text on the running node (ComfyUI versions that show progress text)."""
+    if not (IN_COMFY and node_id):
+        return
+    try:
+        from server import PromptServer
+
+        PromptServer.instance.send_progress_text(text, node_id)
+    except Exception:  # noqa: BLE001 - older ComfyUI: the progress bar alone
+        pass

@@ -166,3 +166,42 @@ def load_extension(fresh: bool = False):
     for sub in ("args", "controls", "pipeline", "services", "tab_actions", "api", "ui_config"):
         importlib.import_module(f"{EXTENSION}.{sub}")
     return pkg
+
+
+# ------------------------------------------------------------------------- teaching (issue #22)
+
+TEACH_LR = 3e-4  # the tiny model's learning rate (Swin-B's recipe uses the release's 6e-05)
+
+
+@pytest.fixture(scope="session")
+def taught(tmp_path_factory):
+    """A known-answer setup for teaching: a tiny base model that knows one artifact kind
+    ("noise", learned here from 300 images in 500 steps), ten examples of a kind it has never
+    seen ("solid": flat saturated patches), and unseen test images of both kinds."""
+    from pal4vst.learn.config import RECIPES, TrainConfig
+    from pal4vst.learn.engine import train
+    from training.synthetic import write_dataset, write_example_set
+
+    root = tmp_path_factory.mktemp("teach")
+    old = write_dataset(root / "old", {"train": 300, "val": 24}, size=96, seed=0, kinds=("noise",))
+    cfg = TrainConfig.from_dict({**RECIPES["scratch"], "data": str(old), "out": str(root / "base"), "preset": "tiny",
+                                 "iters": 500, "batch": 8, "crop": 64, "scale": 80, "amp": "none", "workers": 0,
+                                 "val_interval": 500, "ckpt_interval": 500, "device": "cpu"})
+    train(cfg)
+    return {
+        "base": root / "base" / "last.safetensors",
+        "old": old,
+        "new": write_dataset(root / "new", {"val": 24}, size=96, seed=7, kinds=("solid",)),
+        "examples": write_example_set(root / "examples", 10, size=96, seed=3, kinds=("solid",)),
+    }
+
+
+def artifact_iou(model, data) -> float:
+    """Artifact IoU of a model file over a dataset's val split, as detection runs it."""
+    from pal4vst.detect import Detector
+    from pal4vst.learn.data import discover
+    from pal4vst.learn.metrics import confusion
+    from pal4vst.model.checkpoint import load_checkpoint
+
+    return confusion(Detector(load_checkpoint(model), device="cpu", dtype="fp32"),
+                     discover(data, "val").samples).artifact_iou

@@ -66,6 +66,10 @@ def test_every_node_refuses_to_run_with_the_fix(no_opencv):
         "PALDetectSEGS": dict(pal_model=None, image=image, threshold=0.5, dilation=0, crop_factor=1.5, drop_size=1,
                               mode="whole"),
         "PALDetectorProvider": dict(pal_model=None, mode="whole"),
+        "PALEditMask": dict(image=image, mask=torch.zeros(1, 32, 32), edit_prefix="pal4vst_edit"),
+        "PALSaveExample": dict(image=image, mask=torch.zeros(1, 32, 32), set_name="s", name="example"),
+        "PALFineTune": dict(pal_model=None, example_set="s", model_name="m", recipe="default", steps=0, lr=0.0,
+                            held_out=0.3, seed=0),
     }
     assert set(calls) == set(nodes.NODE_CLASS_MAPPINGS)
     for name, cls in nodes.NODE_CLASS_MAPPINGS.items():

@@ -1,0 +1,254 @@
+"""Teach PAL your generator (issue #22): example sets, the fine-tune with its honest before/after,
+through the core, the CLI and ComfyUI's nodes (the webui tab's are in test_extension.py).
+
+The known answer (conftest ``taught``): a tiny base that finds the "noise" kind and not the
+"solid" kind is taught "solid" from ten examples. On unseen test images the new kind's IoU must
+rise well above the base's, and the old kind must still be found.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import ROOT, TEACH_LR, artifact_iou
+from pal4vst.learn.examples import ExampleError, list_sets, read_set, save_example, set_info
+from pal4vst.learn.teach import read_report, split, target, teach
+from pal4vst.settings import TeachOptions
+
+
+def _learned(taught, model) -> tuple[float, float]:
+    """``(new kind IoU, old kind IoU)`` of a model on the unseen test images, checked against the base."""
+    new, old = artifact_iou(model, taught["new"]), artifact_iou(model, taught["old"])
+    base_new, base_old = artifact_iou(taught["base"], taught["new"]), artifact_iou(taught["base"], taught["old"])
+    assert base_new < 0.05 and base_old > 0.5  # the base finds the old kind only
+    assert new > base_new + 0.25, (new, base_new)  # the new kind is learned...
+    assert old > 0.6 * base_old, (old, base_old)  # ...and the old one still found
+    return new, old
+
+
+# ------------------------------------------------------------------------------------------ core
+
+
+def test_teach_learns_the_new_kind_keeps_the_old_and_says_so(taught, tmp_path):
+    steps = []
+    res = teach(taught["base"], taught["examples"], tmp_path / "gen.safetensors", TeachOptions(lr=TEACH_LR),
+                device="cpu", on_step=lambda s, n, loss: steps.append((s, n, loss)))
+    r = res.report
+    assert steps and steps[-1][:2] == (300, 300) and all(np.isfinite(x[2]) for x in steps)
+    assert len(r["held_out"]) == 3 and len(r["learned_from"]) == 7
+    assert not set(r["held_out"]) & set(r["learned_from"])  # judged only on what it never learned from
+    assert res.iou_after > res.iou_before + 0.25 and res.better and "Better" in r["verdict"]
+    _learned(taught, res.path)
+    # the record: beside the model, in its metadata, and what it says
+    assert json.loads(res.path.with_suffix(".json").read_text()) == r == read_report(res.path)
+    assert r["examples_sha256"] == read_set(taught["examples"]).sha256() and r["steps"] <= 300
+    text = res.summary()
+    assert text.startswith("Better on the held-out examples") and f"{r['iou_after']:.3f}" in text
+    assert all(e["example"] in text for e in r["per_example"])
+
+
+def test_a_fine_tune_that_is_not_better_says_so(taught, tmp_path):
+    res = teach(taught["base"], taught["examples"], tmp_path / "same.safetensors",
+                TeachOptions(steps=1, lr=1e-12), device="cpu")
+    assert not res.better and res.iou_after == pytest.approx(res.iou_before, abs=1e-3)
+    assert res.report["verdict"].startswith("NOT better") and "keep using" in res.report["verdict"]
+
+
+def test_stop_keeps_the_best_so_far(taught, tmp_path):
+    asked = []
+    res = teach(taught["base"], taught["examples"], tmp_path / "stopped.safetensors",
+                TeachOptions(steps=200, lr=TEACH_LR), device="cpu", should_stop=lambda: asked.append(1) or len(asked) > 40)
+    r = res.report
+    assert r["stopped_early"] and r["steps_run"] == 40 and r["steps_planned"] == 200
+    assert res.path.is_file() and "stopped at step 40 of 200" in res.summary()
+
+
+def test_training_on_the_wrong_masks_teaches_nothing(taught, tmp_path):
+    """The same images with every mask moved off its patch: the held-out judge sees no gain."""
+    wrong = tmp_path / "wrong"
+    shutil.copytree(taught["examples"], wrong)
+    for m in wrong.glob("*_mask.png"):
+        a = np.asarray(Image.open(m))
+        Image.fromarray(np.roll(a, (a.shape[0] // 2, a.shape[1] // 2), axis=(0, 1))).save(m)
+    res = teach(taught["base"], wrong, tmp_path / "wrong.safetensors", TeachOptions(lr=TEACH_LR), device="cpu")
+    assert artifact_iou(res.path, taught["new"]) < 0.2
+
+
+# -------------------------------------------------------------------------------------- bad input
+
+
+def test_example_sets_are_only_ever_added_to(tmp_path):
+    img = np.full((20, 30, 3), 90, np.uint8)
+    mask = np.zeros((20, 30), bool)
+    mask[5:10, 5:10] = True
+    first = save_example(tmp_path, "gen", img, mask)
+    second = save_example(tmp_path, "gen", img, np.zeros((20, 30), bool))  # a clean example
+    assert (first.name, second.name) == ("example_00001.png", "example_00002.png")
+    assert np.asarray(Image.open(tmp_path / "gen" / "example_00001_mask.png")).max() == 255
+    assert [s.describe() for s in list_sets(tmp_path)] == ["gen: 2 examples (1 with artifacts, 1 clean)"]
+    with pytest.raises(ExampleError, match="the mask is 8x8 but the image is 30x20"):
+        save_example(tmp_path, "gen", img, np.ones((8, 8), bool))
+    with pytest.raises(ExampleError, match="set name '../up' is not usable"):
+        save_example(tmp_path, "../up", img, mask)
+    assert set_info(tmp_path / "gen").count == 2  # nothing was added or lost by the refusals
+
+
+def test_a_set_that_cannot_teach_is_refused_before_anything_happens(taught, tmp_path):
+    few = tmp_path / "few"
+    shutil.copytree(taught["examples"], few)
+    for p in sorted(few.glob("*.png"))[6:]:
+        p.unlink()  # three examples left
+    with pytest.raises(ExampleError, match=r"has 3 example\(s\).*at least 4"):
+        teach(taught["base"], few, tmp_path / "m.safetensors", device="cpu")
+    bad = tmp_path / "bad"
+    shutil.copytree(taught["examples"], bad)
+    (bad / "example_00002.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(bad / "example_00003_mask.png")
+    with pytest.raises(ExampleError, match=r"(?s)2 example\(s\) cannot be used.*example_00002.png: unreadable"
+                                           r".*example_00003.png: image 96x96 but label 10x10"):
+        teach(taught["base"], bad, tmp_path / "m.safetensors", device="cpu")
+    assert not list(tmp_path.glob("m*.safetensors"))  # nothing written
+
+
+def test_a_save_interrupted_between_image_and_mask_loses_nothing(taught, tmp_path):
+    folder = tmp_path / "set"
+    shutil.copytree(taught["examples"], folder)
+    Image.fromarray(np.zeros((96, 96, 3), np.uint8)).save(folder / "example_00011.png")  # its mask never came
+    got = read_set(folder)
+    assert len(got.samples) == 10 and got.skipped and "example_00011" in got.skipped[0]
+
+
+def test_a_new_model_never_takes_a_release_name_or_an_existing_file(tmp_path):
+    with pytest.raises(ExampleError, match="'Unified' is the name of a released model"):
+        target(tmp_path / "Unified.safetensors")
+    (tmp_path / "gen.safetensors").write_bytes(b"mine")
+    assert target(tmp_path / "gen.safetensors").name == "gen_2.safetensors"
+    assert target(tmp_path / "gen").name == "gen_2.safetensors"
+    assert (tmp_path / "gen.safetensors").read_bytes() == b"mine"
+
+
+def test_the_split_holds_out_examples_with_artifacts_and_is_stable(taught):
+    ex = read_set(taught["examples"])
+    a, b = split(ex, 0.3, seed=0), split(ex, 0.3, seed=0)
+    assert [s.image.name for s in a[1]] == [s.image.name for s in b[1]] and len(a[1]) == 3
+    from pal4vst.learn.data import load_label
+
+    assert any(load_label(s).any() for s in a[1]) and any(load_label(s).any() for s in a[0])
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_finetune_prints_the_same_report(taught, tmp_path):
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "training.finetune", "--from", str(taught["base"]), "--data",
+                        str(taught["examples"]), "--out", str(out), "--lr", str(TEACH_LR), "--device", "cpu"],
+                       cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads((out / "best.json").read_text())
+    from pal4vst.learn.teach import format_report
+
+    assert format_report(report) in r.stdout and report["better"]
+    _learned(taught, out / "best.safetensors")
+    bad = subprocess.run([sys.executable, "-m", "training.finetune", "--from", str(taught["base"]), "--data",
+                          str(tmp_path / "nowhere"), "--device", "cpu"], cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "finetune: " in bad.stderr and "Traceback" not in bad.stderr
+
+
+# ----------------------------------------------------------------------------------------- nodes
+
+
+def _load_image_as_comfy(path) -> tuple[torch.Tensor, torch.Tensor]:
+    """What ComfyUI's Load Image returns for a file: IMAGE, and MASK = 1 - alpha (64x64 zeros without alpha)."""
+    im = Image.open(path)
+    image = torch.from_numpy(np.asarray(im.convert("RGB")).astype(np.float32) / 255.0)[None]
+    if "A" in im.getbands():
+        mask = 1.0 - torch.from_numpy(np.asarray(im.getchannel("A")).astype(np.float32) / 255.0)
+    else:
+        mask = torch.zeros(64, 64)
+    return image, mask[None]
+
+
+def _as_mask_editor_saves(path, truth: np.ndarray) -> None:
+    """The artist's correction: the mask editor saves the image with the painted mask as its alpha."""
+    rgb = np.asarray(Image.open(path).convert("RGB"))
+    Image.fromarray(np.dstack([rgb, np.where(truth, 0, 255).astype(np.uint8)]), "RGBA").save(path)
+
+
+def test_nodes_detect_correct_save_finetune_and_use(taught, tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT))
+    from nodes import NODE_CLASS_MAPPINGS as N
+
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(taught["base"], models / "noise_base.safetensors")
+    monkeypatch.setenv("PAL4VST_MODELS", str(models))
+    monkeypatch.setenv("PAL4VST_INPUT_DIR", str(tmp_path / "input"))
+    pal = N["PALLoadModel"]().load("noise_base.safetensors", "cpu", "fp32")[0]
+    shown = []
+    for pair in sorted(taught["examples"].glob("example_*_mask.png")):
+        image, _ = _load_image_as_comfy(pair.with_name(pair.name.replace("_mask", "")))
+        pal_mask = N["PALDetect"]().detect(pal, image, threshold=0.5, grow=0, min_area=0, mode="whole")["result"][0]
+        edit = N["PALEditMask"]().write(image, pal_mask, edit_prefix="pal4vst_edit")
+        written = tmp_path / "input" / edit["result"][0][0]
+        _, opened = _load_image_as_comfy(written)  # what the mask editor opens: PAL's mask, painted
+        assert torch.equal(opened, pal_mask)
+        _as_mask_editor_saves(written, np.asarray(Image.open(pair)) > 0)
+        corrected_image, corrected = _load_image_as_comfy(written)
+        out = N["PALSaveExample"]().save(corrected_image, corrected, set_name="my gen", name="example")
+        shown.append(out["ui"]["text"][0])
+    marked = sum((np.asarray(Image.open(m)) > 0).any() for m in taught["examples"].glob("*_mask.png"))
+    assert shown[-1].endswith(f"my gen: 10 examples ({marked} with artifacts, {10 - marked} clean)")
+    saved = models / "examples" / "my gen"
+    for mine, theirs in zip(sorted(saved.glob("*_mask.png")), sorted(taught["examples"].glob("*_mask.png"))):
+        assert np.array_equal(np.asarray(Image.open(mine)) > 0, np.asarray(Image.open(theirs)) > 0)
+    node = N["PALFineTune"]()
+    assert "my gen" in node.INPUT_TYPES()["required"]["example_set"][0]
+    out = node.finetune(pal, "my gen", model_name="my gen", recipe="default", steps=0, lr=TEACH_LR, held_out=0.3,
+                        seed=0)
+    model, report, before, after = out["result"]
+    report = json.loads(report)
+    assert after > before + 0.25 and report["better"] and model.name == "my gen.safetensors"
+    assert "Better on the held-out examples" in out["ui"]["text"][0]
+    assert "my gen.safetensors" in N["PALLoadModel"].INPUT_TYPES()["required"]["model"][0]  # listed, no restart
+    _learned(taught, models / "my gen.safetensors")
+    new_image, _ = _load_image_as_comfy(next((taught["new"] / "images" / "val").glob("*.png")))
+    found = N["PALDetect"]().detect(model, new_image, threshold=0.5, grow=0, min_area=0, mode="whole")["result"][3]
+    assert found[0] > 0  # the new model marks the new kind
+    assert node.IS_CHANGED("my gen") != (save := N["PALSaveExample"]().save(corrected_image, corrected,
+                                                                            set_name="my gen", name="example"),
+                                         node.IS_CHANGED("my gen"))[1]  # another example: it runs again
+    assert save["result"][0] == 11
+
+
+def test_the_node_passes_the_base_on_when_the_result_is_not_better(taught, tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT))
+    from nodes import NODE_CLASS_MAPPINGS as N
+
+    models = tmp_path / "models"
+    (models / "examples").mkdir(parents=True)
+    shutil.copytree(taught["examples"], models / "examples" / "gen")
+    monkeypatch.setenv("PAL4VST_MODELS", str(models))
+    from nodes.model_node import PALModel
+    from pal4vst.model.checkpoint import load_checkpoint
+
+    pal = PALModel(load_checkpoint(taught["base"]), "cpu", "fp32", "noise_base")
+    out = N["PALFineTune"]().finetune(pal, "gen", model_name="unchanged", recipe="default", steps=1, lr=1e-12,
+                                      held_out=0.3, seed=0)
+    model, report, before, after = out["result"]
+    assert model is pal and not json.loads(report)["better"]
+    assert "NOT better" in out["ui"]["text"][0] and (models / "unchanged.safetensors").is_file()
+    with pytest.raises(ValueError, match="there is no example set 'nothing'"):
+        N["PALFineTune"]().finetune(pal, "nothing", model_name="x", recipe="default", steps=1, lr=0.0, held_out=0.3,
+                                    seed=0)
