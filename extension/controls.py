@@ -28,9 +28,10 @@ def control(cls: type, name: str) -> tuple[str, dict[str, Any]]:
     return "Number", {**kw, "minimum": s.min, "maximum": s.max, "precision": 0 if d.kind is int else None}
 
 
-def build(gr, name: str, **ui):
-    """The gradio control of the auto-fix setting ``name`` (``gr``: the gradio module)."""
+def build(gr, name: str, cls: type | None = None, **ui):
+    """The gradio control of setting ``name`` of ``cls`` (default: the auto-fix's, PALArgs);
+    ``gr``: the gradio module."""
     from .args import PALArgs
 
-    kind, kw = control(PALArgs, name)
+    kind, kw = control(cls or PALArgs, name)
     return getattr(gr, kind)(**kw, **ui)

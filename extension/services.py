@@ -25,6 +25,7 @@ class Services:
     download: bool = True
     _cache: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    stop_teaching: threading.Event = field(default_factory=threading.Event, repr=False)  # the tab's Stop
 
     def __post_init__(self) -> None:
         for d in self.model_dirs:

@@ -85,3 +85,68 @@ def score_folder(services: Services, model: str, folder: str, threshold: float,
     summary = f"ranked {len(ok)} image(s) from {root}" + (f"; {len(failed)} unreadable: " + "; ".join(failed[:5])
                                                             if failed else "")
     return gallery, str(out), summary
+
+
+# ------------------------------------------------------------------------------------------ teach
+
+SET_COLUMNS = ["set", "examples", "with artifacts", "clean"]
+TEACH_COLUMNS = ["held-out example", "base", "fine-tuned"]
+
+
+def example_sets(services: Services) -> list[list]:
+    """The example sets of the models folder as table rows (:data:`SET_COLUMNS`)."""
+    from pal4vst.learn.examples import examples_root, list_sets
+
+    return [[s.name, s.count, s.with_artifacts, s.count - s.with_artifacts]
+            for s in list_sets(examples_root(services.model_dirs[0])) if s.count]
+
+
+def teach_show(services: Services, model: str, image: Image.Image | None, threshold: float):
+    """``(editor value, PAL's mask, overlay, text)`` for "Show PAL's mask": the image with PAL's mask
+    as an editable layer, the mask itself (kept for the gradio 3 pads), and the overlay."""
+    from .mask_editing import editor_value
+
+    if image is None:
+        raise ValueError("upload an image first")
+    rgb = pil_to_rgb(image)
+    det = services.detector(model, threshold=threshold)(rgb)
+    text = (f"PAL ({model}) marks {det.par:.2%} of the image in {len(det.regions())} region(s). Paint what it "
+            "missed, erase what it marked wrongly, then Add to set")
+    return editor_value(Image.fromarray(rgb), det.mask), det.mask, Image.fromarray(overlay(rgb, det.mask, det.prob)), text
+
+
+def teach_add(services: Services, set_name: str, image: Image.Image | None, mask) -> tuple[str, list[list]]:
+    """Save the image with the artist's mask into ``set_name``: ``(text, set rows)``."""
+    import numpy as np
+
+    from pal4vst.learn.examples import examples_root, save_example, set_info
+
+    if image is None:
+        raise ValueError("upload an image and show PAL's mask first")
+    rgb = pil_to_rgb(image)
+    root = examples_root(services.model_dirs[0])
+    saved = save_example(root, set_name, rgb, np.asarray(mask, bool))
+    info = set_info(root / saved.parent.name)
+    return f"saved {saved.name} ({'marks something' if np.any(mask) else 'nothing is broken'}); {info.describe()}", \
+        example_sets(services)
+
+
+def teach_run(services: Services, base_model: str, set_name: str, options, *, on_step=None, should_stop=None,
+              make_room: Callable[[], None] = lambda: None):
+    """Fine-tune ``base_model`` on ``set_name`` (:func:`pal4vst.learn.teach.teach`):
+    ``(summary, per-example rows, report, new model's file name)``."""
+    from pal4vst.learn.examples import examples_root
+    from pal4vst.learn.teach import teach
+
+    folder = examples_root(services.model_dirs[0]) / (set_name or "")
+    if not set_name or not folder.is_dir():
+        raise ValueError(f"there is no example set {set_name!r}: add examples to a set first")
+    base = services._path(base_model)
+    services.unload()
+    make_room()
+    res = teach(base, folder, services.model_dirs[0] / f"{options.model_name}.safetensors", options,
+                device=services.device, on_step=on_step, should_stop=should_stop, base_name=base_model)
+    rows = [[e["example"], *(("clean, marks " + format(e[f"marked_{w}"], ".1%")) if e["iou_before"] is None
+                             else format(e[f"iou_{w}"], ".3f") for w in ("before", "after"))]
+            for e in res.report["per_example"]]
+    return res.summary(), rows, res.report, res.path.name

@@ -84,12 +84,19 @@ def _accordion(tab: str):
         yield enabled
 
 
-def _model_dropdown(choices: list[str], label: str | None = None):
-    """A model dropdown that opens on Settings → PAL4VST → Default model on every start: the
-    webui neither saves it to nor restores it from ui-config.json."""
+def _model_dropdown(choices: list[str], label: str | None = None, elem_id: str | None = None):
+    """A model dropdown that opens on Settings → PAL4VST → Default model on every start (the webui
+    neither saves it to nor restores it from ui-config.json), with the webui's refresh button
+    beside it where the webui has one: a model fine-tuned in the tab appears without a restart."""
     dropdown = gr.Dropdown(label=label or declaration(PALArgs, "model").label, choices=choices,
-                           value=default_model())
+                           value=default_model(), elem_id=elem_id)
     dropdown.do_not_save_to_config = True
+    try:
+        from modules.ui_common import create_refresh_button
+    except ImportError:
+        return dropdown
+    create_refresh_button(dropdown, lambda: None, lambda: {"choices": services().model_choices()},
+                          f"{elem_id or 'pal4vst_model'}_refresh")
     return dropdown
 
 
@@ -109,7 +116,7 @@ class PAL4VSTScript(scripts.Script):
                 if enabled is None:  # a webui without InputAccordion (A1111 1.6 and older)
                     enabled = build(gr, "enabled", elem_id=f"pal4vst_{tab}_enabled")
                 skip_img2img = build(gr, "skip_img2img", visible=is_img2img)
-                model = _model_dropdown(services().model_choices())
+                model = _model_dropdown(services().model_choices(), elem_id=f"pal4vst_{tab}_model")
             with gr.Row():
                 threshold, min_par, target_par, iterations = _row("threshold", "min_par", "target_par", "iterations")
             with gr.Row():
@@ -158,7 +165,10 @@ class PAL4VSTScript(scripts.Script):
 def on_ui_settings() -> None:
     device, dtype = declaration(DetectOptions, "device"), declaration(DetectOptions, "dtype")
     opts = [
-        ("pal4vst_default_model", shared.OptionInfo(_DEFAULT_MODEL, "Default PAL4VST model (release name or file)")),
+        ("pal4vst_default_model", shared.OptionInfo(_DEFAULT_MODEL, "Default PAL4VST model (release name or file)",
+                                                     gr.Dropdown, lambda: {"choices": services().model_choices(),
+                                                                           "allow_custom_value": True},
+                                                     refresh=lambda: None)),
         ("pal4vst_models_dir", shared.OptionInfo("", "PAL4VST models folder (blank = models/pal4vst)")),
         ("pal4vst_device", shared.OptionInfo(device.default, "PAL4VST device", gr.Dropdown,
                                               {"choices": list(device.spec.choices)})),
@@ -182,7 +192,8 @@ def on_app_started(_demo, app) -> None:
 def on_ui_tabs():
     from .webui_tab import build_tab
 
-    return [(build_tab(services, lambda: _model_dropdown(services().model_choices(), TAB_MODEL_LABEL)), "PAL4VST", TAB)]
+    return [(build_tab(services, lambda: _model_dropdown(services().model_choices(), TAB_MODEL_LABEL, "pal4vst_tab_model")),
+             "PAL4VST", TAB)]
 
 
 def on_before_ui() -> None:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import gradio as gr
 
+from pal4vst.learn.examples import ExampleError
+from pal4vst.settings import ExampleOptions, TeachOptions
+
 from .args import ArgsError, PALArgs
 from .controls import build
-from .tab_actions import REPORT_COLUMNS, detect_image, fix_image, score_folder
+from .tab_actions import (REPORT_COLUMNS, SET_COLUMNS, TEACH_COLUMNS, detect_image, example_sets, fix_image,
+                          score_folder, teach_add, teach_run, teach_show)
 
 
 def _safe(fn):
     def run(*a):
         try:
             return fn(*a)
-        except (ValueError, ArgsError, OSError) as e:
+        except (ValueError, ArgsError, OSError, ExampleError) as e:
             raise gr.Error(str(e)) from None
     return run
 
@@ -72,7 +76,116 @@ def build_tab(services, model_dropdown):
             return score_folder(services(), m, f, t, progress=progress.tqdm)
 
         score_btn.click(_safe(do_score), inputs=[model, folder, threshold], outputs=[gallery, csv_file, score_text])
+        _teach_tab(services, model, threshold)
     return tab
+
+
+def _mask_editor():
+    """``(editor, added, removed)``: gradio 4's ImageEditor (PAL's mask as a layer to paint on and
+    erase from), or on gradio 3 two sketch pads over the overlay (paint what PAL missed / what it
+    marked wrongly)."""
+    if hasattr(gr, "ImageEditor"):
+        editor = gr.ImageEditor(label="PAL's mask (magenta): paint what it missed, erase what it marked wrongly",
+                                type="numpy", sources=(), layers=False, elem_id="pal4vst_teach_editor",
+                                brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed"), eraser=gr.Eraser())
+        return editor, None, None
+    added = gr.Image(label="Paint what PAL missed", tool="sketch", source="upload", type="pil",
+                     elem_id="pal4vst_teach_added")
+    removed = gr.Image(label="Paint what PAL marked wrongly", tool="sketch", source="upload", type="pil",
+                       elem_id="pal4vst_teach_removed")
+    return None, added, removed
+
+
+def _make_room() -> None:
+    """Unload the webui's diffusion model from the GPU before a fine-tune (Forge, then A1111)."""
+    try:
+        from backend import memory_management as mm
+
+        mm.unload_all_models()
+        mm.soft_empty_cache()
+        return
+    except Exception:  # noqa: BLE001 - not Forge
+        pass
+    try:
+        from modules import sd_models
+
+        sd_models.unload_model_weights()
+    except Exception:  # noqa: BLE001 - nothing loaded, or an older webui
+        pass
+
+
+def _teach_tab(services, model, threshold) -> None:
+    """The "Teach" tab: correct PAL's mask, keep the example, fine-tune on a set."""
+    from .mask_editing import mask_from_editor, mask_from_sketches
+
+    with gr.Tab("Teach"):
+        with gr.Row():
+            with gr.Column():
+                image = gr.Image(label="An image PAL got wrong", type="pil", elem_id="pal4vst_teach_input")
+                show_btn = gr.Button("Show PAL's mask", variant="primary")
+                editor, added, removed = _mask_editor()
+                pal_mask = gr.State(None)
+                with gr.Row():
+                    set_name = build(gr, "set_name", ExampleOptions)
+                    add_btn = gr.Button("Add to set")
+                teach_text = gr.Textbox(label="Teach", interactive=False, elem_id="pal4vst_teach_text")
+                sets = gr.Dataframe(headers=SET_COLUMNS, value=lambda: example_sets(services()), label="Example sets",
+                                    interactive=False, elem_id="pal4vst_teach_sets")
+            with gr.Column():
+                ft_set = gr.Dropdown(label="Example set to learn from", choices=[r[0] for r in example_sets(services())],
+                                     elem_id="pal4vst_teach_set")
+                with gr.Row():
+                    model_name = build(gr, "model_name", TeachOptions)
+                    recipe = build(gr, "recipe", TeachOptions)
+                with gr.Row():
+                    steps, lr = build(gr, "steps", TeachOptions), build(gr, "lr", TeachOptions)
+                    held_out, seed = build(gr, "held_out", TeachOptions), build(gr, "seed", TeachOptions)
+                with gr.Row():
+                    ft_btn = gr.Button("Fine-tune the model chosen above", variant="primary", elem_id="pal4vst_teach_go")
+                    stop_btn = gr.Button("Stop (keep the best so far)")
+                ft_text = gr.Textbox(label="Fine-tune: the held-out examples judge", lines=6, interactive=False,
+                                     elem_id="pal4vst_teach_result")
+                ft_rows = gr.Dataframe(headers=TEACH_COLUMNS, label="Held-out examples: artifact IoU",
+                                       interactive=False, elem_id="pal4vst_teach_rows")
+
+        def show(m, img, t):
+            value, mask, over, text = teach_show(services(), m, img, t)
+            return ([value] if editor is not None else [over, over]) + [mask, text]
+
+        edit_outputs = [editor] if editor is not None else [added, removed]
+        show_btn.click(_safe(show), inputs=[model, image, threshold], outputs=edit_outputs + [pal_mask, teach_text])
+
+        def add(name, img, mask, *edits):
+            if mask is None:
+                raise ValueError("show PAL's mask first (then correct it)")
+            if editor is not None:
+                size = img.size if img is not None else (mask.shape[1], mask.shape[0])
+                corrected = mask_from_editor(edits[0], size)
+            else:
+                corrected = mask_from_sketches(mask, *edits)
+            text, rows = teach_add(services(), name, img, corrected)
+            return text, rows, gr.update(choices=[r[0] for r in rows], value=name.strip())
+
+        add_btn.click(_safe(add), inputs=[set_name, image, pal_mask] + edit_outputs,
+                      outputs=[teach_text, sets, ft_set])
+
+        def finetune(m, s, name, rec, n, rate, held, sd, progress=gr.Progress()):
+            svc = services()
+            svc.stop_teaching.clear()
+            options = TeachOptions(model_name=name, recipe=rec, steps=int(n), lr=float(rate), held_out=float(held),
+                                   seed=int(sd))
+            progress(0, desc="preparing the fine-tune")
+
+            def on_step(step, total, loss):
+                progress((step, total), desc=f"fine-tuning: step {step} of {total}, loss {loss:.4f}")
+
+            summary, rows, _, new = teach_run(svc, m, s, options, on_step=on_step,
+                                              should_stop=svc.stop_teaching.is_set, make_room=_make_room)
+            return summary, rows, gr.update(choices=svc.model_choices())
+
+        ft_btn.click(_safe(finetune), inputs=[model, ft_set, model_name, recipe, steps, lr, held_out, seed],
+                     outputs=[ft_text, ft_rows, model])
+        stop_btn.click(lambda: services().stop_teaching.set(), inputs=[], outputs=[])
 
 
 def _send_buttons(image_component) -> None:

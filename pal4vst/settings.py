@@ -172,13 +172,17 @@ class TeachOptions:
                              "added rather than overwrite; a release's name is refused)", label="New model name")
     recipe: str = option("default", "default: 300 steps at the model's own size (minutes on a GPU, fits in 8 GB); "
                          "quick: 100 steps at three quarters of the size (usable on a CPU). Both: every weight learns, "
-                         "held near the base's so that what it knew is kept", choices=("default", "quick"))
-    steps: int = option(0, "optimiser steps (0: the recipe's)", min=0, max=100_000, step=10)
+                         "held near the base's so that what it knew is kept", choices=("default", "quick"),
+                         label="Fine-tune recipe")
+    steps: int = option(0, "optimiser steps (0: the recipe's)", min=0, max=100_000, step=10,
+                        label="Fine-tune steps (0 = recipe)")
     lr: float = option(0.0, "learning rate of the backbone, the heads x10 (0: the release's fine-tune rate, 6e-05)",
                        min=0.0, max=0.1, step=1e-5, label="Learning rate (0 = recipe)")
     held_out: float = option(0.3, "share of the examples kept out of training to judge the result honestly (never "
-                             "trained on, never used to choose)", min=0.1, max=0.5, step=0.05, label="Held out")
-    seed: int = option(0, "seed of the split, the sampling and the augmentation", min=0, max=2**31 - 1)
+                             "trained on, never used to choose)", min=0.1, max=0.5, step=0.05,
+                             label="Held-out share")
+    seed: int = option(0, "seed of the split, the sampling and the augmentation", min=0, max=2**31 - 1,
+                       label="Fine-tune seed")
 
 
 # ------------------------------------------------------------------ scoring image sets

@@ -386,3 +386,53 @@ def test_stale_ui_config_entries_are_dropped_and_the_rest_kept(tmp_path):
     assert json.loads((tmp_path / "pal4vst-ui-defaults.json").read_text())["min_area"] == PALArgs().min_area
     path.write_text("{ not json")
     assert refresh(path) == [] and path.read_text() == "{ not json"  # a broken file is the webui's to report
+
+
+# ------------------------------------------------------------------------------------- teach (#22)
+
+
+def test_tab_teaches_from_corrected_masks(services, taught):
+    """The Teach tab's path: PAL's mask shown as an editable layer, the artist's correction added
+    to a set (ImageEditor values, and gradio 3's add/erase pads), a fine-tune judged on held-out
+    examples, the new model listed and used."""
+    from conftest import TEACH_LR, artifact_iou
+
+    from pal4vst.settings import TeachOptions
+    from pal4vst_extension.mask_editing import mask_from_editor, mask_from_sketches
+    from pal4vst_extension.tab_actions import example_sets, teach_add, teach_run, teach_show
+
+    import shutil
+
+    shutil.copy(taught["base"], services.model_dirs[0] / "noise_base.safetensors")
+    pairs = sorted(taught["examples"].glob("example_*_mask.png"))
+    for i, pair in enumerate(pairs):
+        image = Image.open(pair.with_name(pair.name.replace("_mask", ""))).convert("RGB")
+        truth = np.asarray(Image.open(pair)) > 0
+        value, pal_mask, overlay_img, text = teach_show(services, "noise_base.safetensors", image, 0.5)
+        assert np.array_equal(mask_from_editor(value, image.size), pal_mask)  # the layer is PAL's mask
+        if i % 2:  # the artist paints what PAL missed and erases what it marked wrongly, on the layer
+            layer = np.zeros((*truth.shape, 4), np.uint8)
+            layer[truth] = (255, 0, 255, 255)
+            corrected = mask_from_editor({**value, "layers": [layer]}, image.size)
+        else:  # gradio 3: two pads, strokes white on black
+            def pad(m):
+                return {"image": image, "mask": Image.fromarray(np.where(m, 255, 0).astype(np.uint8))}
+            corrected = mask_from_sketches(pal_mask, pad(truth & ~pal_mask), pad(pal_mask & ~truth))
+        assert np.array_equal(corrected, truth)
+        saved, rows = teach_add(services, "my gen", image, corrected)
+        assert saved.startswith(f"saved example_{i + 1:05d}.png")
+    assert rows == example_sets(services) and rows[0][:2] == ["my gen", 10]
+    steps = []
+    summary, per_example, report, new = teach_run(services, "noise_base.safetensors", "my gen",
+                                                  TeachOptions(model_name="taught", lr=TEACH_LR),
+                                                  on_step=lambda s, n, loss: steps.append(s))
+    assert steps[-1] == 300 and new == "taught.safetensors" and report["better"]
+    assert summary.startswith("Better") and len(per_example) == 3
+    assert new in services.model_choices()  # every PAL model dropdown lists it after a refresh
+    path = services.model_dirs[0] / new
+    assert artifact_iou(path, taught["new"]) > artifact_iou(taught["base"], taught["new"]) + 0.25
+    assert artifact_iou(path, taught["old"]) > 0.6 * artifact_iou(taught["base"], taught["old"])
+    det = services.detector(new)(np.asarray(Image.open(next((taught["new"] / "images" / "val").glob("*.png")))))
+    assert det.par > 0
+    with pytest.raises(ValueError, match="there is no example set 'nothing'"):
+        teach_run(services, "noise_base.safetensors", "nothing", TeachOptions())

@@ -1,0 +1,72 @@
+"""PAL's mask as something an artist can edit in the webui, and back, free of gradio.
+
+* gradio 4 (Forge): an ``ImageEditor`` whose background is the image and whose one layer is PAL's
+  mask in magenta; the artist paints on it (add) and erases from it (remove). The mask is every
+  pixel some layer covers.
+* gradio 3.41 (AUTOMATIC1111 1.10) has no layers: two sketch pads over the overlay, one to paint
+  what PAL missed and one to paint what it marked wrongly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from pal4vst.render import ARTIFACT_COLOUR
+
+LAYER_ALPHA = 160  # PAL's marks, see-through enough to check them against the image
+
+
+def _array(value: Any) -> np.ndarray | None:
+    if value is None:
+        return None
+    if isinstance(value, Image.Image):
+        return np.asarray(value)
+    if isinstance(value, str):
+        with Image.open(value) as im:
+            return np.asarray(im.convert("RGBA"))
+    return np.asarray(value)
+
+
+def editor_value(image: Image.Image, mask: np.ndarray) -> dict[str, Any]:
+    """An ``ImageEditor`` value: ``image`` as the background, ``mask`` as one magenta layer."""
+    layer = np.zeros((*mask.shape, 4), np.uint8)
+    layer[mask] = (*ARTIFACT_COLOUR, LAYER_ALPHA)
+    return {"background": image.convert("RGB"), "layers": [Image.fromarray(layer, "RGBA")], "composite": None}
+
+
+def mask_from_editor(value: dict[str, Any] | None, size: tuple[int, int]) -> np.ndarray:
+    """The artist's mask (bool ``HxW`` for ``size`` ``(W, H)``) from an ``ImageEditor`` value: every
+    pixel a layer covers. An editor with no layer left means nothing is broken."""
+    w, h = size
+    out = np.zeros((h, w), bool)
+    for layer in (value or {}).get("layers") or []:
+        arr = _array(layer)
+        if arr is None:
+            continue
+        alpha = arr[..., 3] if arr.ndim == 3 and arr.shape[2] == 4 else (arr.max(axis=-1) if arr.ndim == 3 else arr)
+        if alpha.shape != (h, w):
+            alpha = np.asarray(Image.fromarray(alpha.astype(np.uint8)).resize((w, h), Image.NEAREST))
+        out |= alpha > 0
+    return out
+
+
+def _strokes(value: Any, size: tuple[int, int]) -> np.ndarray:
+    """The painted pixels of a gradio 3 sketch pad's value (``{"image", "mask"}``) at ``size``."""
+    w, h = size
+    mask = _array(value.get("mask")) if isinstance(value, dict) else None
+    if mask is None:
+        return np.zeros((h, w), bool)
+    grey = mask[..., :3].max(axis=-1) if mask.ndim == 3 else mask
+    if grey.shape != (h, w):
+        grey = np.asarray(Image.fromarray(grey.astype(np.uint8)).resize((w, h), Image.NEAREST))
+    return grey > 127
+
+
+def mask_from_sketches(pal_mask: np.ndarray, added: Any, removed: Any) -> np.ndarray:
+    """gradio 3: PAL's mask with what was painted on the "missed" pad added and what was painted on
+    the "wrongly marked" pad removed."""
+    h, w = pal_mask.shape
+    return (pal_mask.astype(bool) | _strokes(added, (w, h))) & ~_strokes(removed, (w, h))
