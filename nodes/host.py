@@ -92,6 +92,16 @@ class Progress:
         if self.bar is not None:
             self.bar.update_absolute(value, total, preview)
 
+    def show(self, value: int, total: int) -> None:
+        """Set the bar without stopping on Cancel (ComfyUI's progress hook raises when interrupted):
+        for a job that stops by itself between two steps and keeps what it has."""
+        if self.bar is None or interrupted():
+            return
+        try:
+            self.bar.update_absolute(value, total)
+        except mm.InterruptProcessingException:
+            pass  # pressed between the check and the update: the job sees it before its next step
+
 
 def previewer(model):
     """ComfyUI's latent previewer for ``model`` (as its samplers show), or None."""

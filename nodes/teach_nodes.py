@@ -185,7 +185,7 @@ class PALFineTune:
         bar = host.Progress(opts.steps or 1)
 
         def on_step(step: int, total: int, loss: float) -> None:
-            bar.update_absolute(step, total)
+            bar.show(step, total)
             host.progress_text(unique_id, f"step {step}/{total}, loss {loss:.4f}")
 
         device = str(host.compute_device(pal_model.device))

@@ -56,6 +56,14 @@ def test_teach_learns_the_new_kind_keeps_the_old_and_says_so(taught, tmp_path):
     assert all(e["example"] in text for e in r["per_example"])
 
 
+def test_teach_runs_under_the_hosts_inference_mode(taught, tmp_path):
+    """ComfyUI runs every node under torch.inference_mode: the fine-tune must still learn."""
+    with torch.inference_mode():
+        res = teach(taught["base"], taught["examples"], tmp_path / "m.safetensors", TeachOptions(steps=20, lr=TEACH_LR),
+                    device="cpu")
+    assert res.report["steps_run"] == 20 and res.report["last_loss"] is not None
+
+
 def test_a_fine_tune_that_is_not_better_says_so(taught, tmp_path):
     res = teach(taught["base"], taught["examples"], tmp_path / "same.safetensors",
                 TeachOptions(steps=1, lr=1e-12), device="cpu")

@@ -54,6 +54,17 @@ DETAILER_SOURCES = {
 DETAILER_LINKS = {"image": ("image", 0), "pal_model": ("model", 0), "model": ("ckpt", 0), "vae": ("ckpt", 2),
                   "positive": ("pos", 0), "negative": ("neg", 0), "seed": 7, "steps": 25, "scheduler": "normal"}
 
+TEACH_NOTE = (
+    "Teach PAL your generator, step 1 of 2: collect examples.\n\n"
+    "1. Load one of your generated images where PAL is wrong (top left) and Queue: PAL Edit Mask writes it to "
+    "ComfyUI's input folder with PAL's mask as its transparency (pal4vst_edit_00001.png, ...).\n"
+    "2. In the Load Image below, pick that file (press R to refresh the list), right-click the image, Open in "
+    "MaskEditor: PAL's mask is painted. Paint what it missed, erase what it marked wrongly, Save.\n"
+    "3. Unmute the two nodes below (select them, Ctrl+M) and Queue: PAL Save Example adds the image and your mask "
+    "to the set (models/pal4vst/examples/my_generator). An empty mask is a clean example.\n\n"
+    "About ten examples, with artifacts and without, are enough; then workflow 12 fine-tunes PAL on the set."
+)
+
 WORKFLOWS: dict[str, tuple[str, dict]] = {
     "01_detect_and_score": (
         "Detect perceptual artifacts in an image: mask, probability, overlay and PAR.",
@@ -201,6 +212,36 @@ WORKFLOWS: dict[str, tuple[str, dict]] = {
             "report": ("PreviewAny", (3, 2), {"source": ("detailer", 6)}),
         },
     ),
+    "11_teach_detect_correct_save": (
+        "Teach PAL your generator, step 1: show PAL's mask in the mask editor, correct it (paint what PAL missed, "
+        "erase what it marked wrongly) and save the image with your mask into an example set. The note on the "
+        "canvas says how.",
+        {
+            "note": ("Note", (0, 2), {"text": TEACH_NOTE}),
+            "image": ("LoadImage", (0, 0), {"image": "example.png"}),
+            "model": ("PALLoadModel", (0, 1), {"model": "unified"}),
+            "detect": ("PALDetect", (1, 0), {"pal_model": ("model", 0), "image": ("image", 0)}),
+            "edit": ("PALEditMask", (2, 0), {"image": ("image", 0), "mask": ("detect", 0)}),
+            "corrected": ("LoadImage", (1, 2), {"image": "example.png"}, {"mode": 2}),
+            "save": ("PALSaveExample", (2, 2), {"image": ("corrected", 0), "mask": ("corrected", 1),
+                                                "set_name": "my_generator"}, {"mode": 2}),
+        },
+    ),
+    "12_teach_finetune_and_use": (
+        "Teach PAL your generator, step 2: fine-tune PAL on your example set (workflow 11). Part of the examples is "
+        "held out and judges base and result; the report says whether the new model is better. PAL Fine-Tune passes "
+        "on the better model, here to PAL Detect. The new model is saved in models/pal4vst (PAL Load Model lists it "
+        "after a refresh).",
+        {
+            "model": ("PALLoadModel", (0, 0), {"model": "unified"}),
+            "finetune": ("PALFineTune", (1, 0), {"pal_model": ("model", 0), "example_set": "my_generator",
+                                                 "model_name": "my_generator"}),
+            "report": ("PreviewAny", (2, 1), {"source": ("finetune", 1)}),
+            "image": ("LoadImage", (0, 1), {"image": "example.png"}),
+            "detect": ("PALDetect", (2, 0), {"pal_model": ("finetune", 0), "image": ("image", 0)}),
+            "overlay": ("PreviewImage", (3, 0), {"images": ("detect", 2)}),
+        },
+    ),
     "08_any_mask_multi_region_inpaint": (
         "Inpaint several regions of one image separately and get one image back: paint the regions in the mask "
         "editor (right-click the image, Open in MaskEditor), or feed any MASK. Each region is zoomed to 512x512, all "
@@ -265,12 +306,18 @@ def _default(spec: list):
     return {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}.get(kind)
 
 
+FRONTEND_ONLY = {"Note": ["text"]}  # nodes of the front-end alone: widgets only, not in /object_info or the API
+
+
 def build(name: str, description: str, graph: dict, info: dict) -> tuple[dict, dict]:
+    """``graph`` entries are ``(class, (column, row), values)``, or with a fourth ``{"mode": 2}``
+    for a node shipped muted (the user unmutes it when its step comes)."""
+    graph = {key: (*entry, {}) if len(entry) == 3 else entry for key, entry in graph.items()}
     ids = {key: i + 1 for i, key in enumerate(graph)}
     links: list[list] = []
     nodes, api = [], {}
     out_links: dict[tuple[str, int], list[int]] = {}
-    for key, (cls, _, values) in graph.items():
+    for key, (cls, _, values, _) in graph.items():
         for inp, v in values.items():
             if isinstance(v, tuple):
                 src, slot = v
@@ -278,7 +325,12 @@ def build(name: str, description: str, graph: dict, info: dict) -> tuple[dict, d
                 src_type = info[graph[src][0]]["output"][slot]
                 links.append([link_id, ids[src], slot, ids[key], None, src_type, inp])
                 out_links.setdefault((src, slot), []).append(link_id)
-    for order, (key, (cls, (col, row), values)) in enumerate(graph.items()):
+    for order, (key, (cls, (col, row), values, extra)) in enumerate(graph.items()):
+        if cls in FRONTEND_ONLY:
+            nodes.append({"id": ids[key], "type": cls, "pos": [40 + 420 * col, 60 + 420 * row], "size": [380, 420],
+                          "flags": {}, "order": order, "mode": 0, "properties": {},
+                          "widgets_values": [values[w] for w in FRONTEND_ONLY[cls]]})
+            continue
         node = info[cls]
         spec = {**node["input"].get("required", {}), **node["input"].get("optional", {})}
         order_names = node["input_order"].get("required", []) + node["input_order"].get("optional", [])
@@ -309,10 +361,12 @@ def build(name: str, description: str, graph: dict, info: dict) -> tuple[dict, d
         models = model_metadata(cls, values)
         if models:
             properties["models"] = models
+        mode = extra.get("mode", 0)
         nodes.append({"id": ids[key], "type": cls, "pos": [40 + 420 * col, 60 + 420 * row], "size": [340, height],
-                      "flags": {}, "order": order, "mode": 0, "inputs": inputs, "outputs": outputs,
+                      "flags": {}, "order": order, "mode": mode, "inputs": inputs, "outputs": outputs,
                       "properties": properties, "widgets_values": widgets})
-        api[str(ids[key])] = {"class_type": cls, "inputs": api_inputs, "_meta": {"title": node["display_name"]}}
+        if mode == 0:  # the front-end leaves muted nodes out of the prompt it queues
+            api[str(ids[key])] = {"class_type": cls, "inputs": api_inputs, "_meta": {"title": node["display_name"]}}
     ui = {
         "last_node_id": len(nodes), "last_link_id": len(links), "nodes": nodes,
         "links": [l[:6] for l in links], "groups": [], "config": {},

@@ -172,7 +172,15 @@ def teach(
     the result to ``out`` (see the module). ``tune`` and ``overrides`` (TrainConfig fields) replace
     the recipe's; ``on_step(step, steps, loss)`` follows the run; ``should_stop()`` is asked
     before every step. Raises :class:`~pal4vst.learn.examples.ExampleError` on a set that cannot
-    teach (before anything is trained or written)."""
+    teach (before anything is trained or written). Gradients are on for the run whatever the
+    caller's mode (ComfyUI runs its nodes under ``torch.inference_mode``)."""
+    with torch.inference_mode(False), torch.enable_grad():
+        return _teach(base, examples, out, options, device, tune, overrides, overwrite, on_step, should_stop,
+                      base_name)
+
+
+def _teach(base, examples, out, options, device, tune, overrides, overwrite, on_step, should_stop,
+           base_name) -> TeachResult:
     from ..model.segmenter import PALSegmenter
     from .engine import Trainer, sample_batches, split_batch
 
