@@ -39,3 +39,20 @@ def save_row(tiles: list[Image.Image], dest: Path, quality: int, gap: int = 12) 
     out.thumbnail((2000, 400), Image.LANCZOS)
     out.save(dest, quality=quality)
     return out
+
+
+def save_grid(rows: list[list[Image.Image]], dest: Path, quality: int, gap: int = 12, width: int = 1600) -> Image.Image:
+    """Rows of tiles, ``gap`` px apart, fitted to ``width``, saved as JPEG at ``dest``."""
+    widths = [sum(t.width for t in row) + gap * (len(row) - 1) for row in rows]
+    heights = [max(t.height for t in row) for row in rows]
+    out = Image.new("RGB", (max(widths), sum(heights) + gap * (len(rows) - 1)), "white")
+    y = 0
+    for row, h in zip(rows, heights):
+        x = 0
+        for t in row:
+            out.paste(t, (x, y))
+            x += t.width + gap
+        y += h + gap
+    out.thumbnail((width, 10_000), Image.LANCZOS)
+    out.save(dest, quality=quality)
+    return out

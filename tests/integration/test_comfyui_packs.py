@@ -229,8 +229,9 @@ def test_verified_best_of_candidates(comfy):
         mask = images_of(comfy, outputs, prompt, "PreviewImage", ("MaskToImage", 0))[0][..., 0] > 127
         shown = next(k for k, v in prompt.items() if v["class_type"] == "PreviewAny")
         report = json.loads(outputs[shown]["text"][0])[0]
-        regions = report["regions"]
-        assert len(regions) == 2, (label, regions)
+        regions = report["report"]
+        assert len(regions) == report["judged"] == 2, (label, regions)
+        assert report["kept"] == sum(r["accepted"] for r in regions), label
         diff = changed(out, src)
         assert not (diff & ~mask).any(), label  # nothing outside the kept regions' mask changed
         for r in regions:

@@ -135,7 +135,7 @@ def test_refine_with_opencv_changes_only_the_mask(forge):
                                                       "args": {"model": "bright.safetensors", "work_size": 128}})
     assert status == 200, body
     out, mask = _image(body["image"]), _image(body["mask"])[..., 0] > 0
-    assert body["report"] and body["regions"] == sum(r["accepted"] for r in body["report"]) >= 1 and mask.any()
+    assert body["report"] and body["kept"] == sum(r["accepted"] for r in body["report"]) >= 1 and mask.any()
     assert np.array_equal(out[~mask], img[~mask]) and (out[mask] != img[mask]).any()
 
 
@@ -164,12 +164,35 @@ def test_alwayson_autofix_runs_in_txt2img(forge, candidates):
     assert status == 200, body
     info = json.loads(body["info"])["infotexts"][0]
     assert "PAL4VST PAR before:" in info and "PAL4VST PAR after:" in info
-    regions = info.split("PAL4VST regions: ")[1].split(",")[0]
-    kept, total = map(int, regions.split("/"))
+    kept = int(info.split("PAL4VST regions kept: ")[1].split(",")[0])
+    total = int(info.split("PAL4VST regions judged: ")[1].split(",")[0])
     assert total == 1 and kept in (0, 1), info
     assert ("PAL4VST candidates: 2" in info) == (candidates == 2)
     assert _image(body["images"][0]).shape == (256, 256, 3)
     print(info)
+
+
+def _infotext_value(info: str, key: str) -> str:
+    return info.split(f"{key}: ")[1].split(",")[0].split("\n")[0].strip()
+
+
+@needs_sd
+def test_each_image_of_a_batch_fixes_with_its_own_seed(forge):
+    """txt2img, batch size 3, AlwaysOn fix with the fix seed at -1: each image's infotext says its
+    fix started from that image's own seed, and the three differ."""
+    url, _ = forge
+    base = {"prompt": "a photo of a cat", "steps": 1, "width": 256, "height": 256, "seed": 1234, "batch_size": 3,
+            "sampler_name": "Euler"}
+    args = {"model": "bright.safetensors", "work_size": 256, "max_regions": 1, "steps": 1, "denoise": 0.6}
+    status, body = _call(f"{url}/sdapi/v1/txt2img", {**base, "alwayson_scripts": {"PAL4VST": {"args": [True, args]}}})
+    assert status == 200, body
+    info = json.loads(body["info"])
+    texts = info["infotexts"]
+    assert len(texts) == 3 and info["all_seeds"] == [1234, 1235, 1236]
+    fix = [int(_infotext_value(t, "PAL4VST fix seed")) for t in texts]
+    own = [int(_infotext_value(t, "Seed")) for t in texts]
+    assert fix == own == info["all_seeds"], texts
+    print(fix, [_infotext_value(t, "PAL4VST regions kept") for t in texts])
 
 
 @needs_sd
@@ -180,10 +203,10 @@ def test_refine_through_forges_img2img_changes_only_the_mask(forge):
     status, body = _call(f"{url}/pal4vst/v1/refine", {"image": _b64(img), "inpainter": "webui", "args": args})
     assert status == 200, body
     out, mask = _image(body["image"]), _image(body["mask"])[..., 0] > 0
-    assert body["report"] and body["regions"] == sum(r["accepted"] for r in body["report"])
+    assert body["report"] and body["kept"] == sum(r["accepted"] for r in body["report"])
     changed = (out != img).any(-1)
     assert not (changed & ~mask).any()  # nothing outside the kept regions changed
-    if body["regions"]:
+    if body["kept"]:
         assert changed.sum() > 0.5 * mask.sum()  # Forge's img2img painted the kept regions
 
 
@@ -201,7 +224,7 @@ def test_refine_with_two_candidates_reports_and_reverts(forge):
         assert status == 200, body
         out, mask = _image(body["image"]), _image(body["mask"])[..., 0] > 0
         report = body["report"]
-        assert len(report) == body["regions_total"] == 2
+        assert len(report) == body["judged"] == 2
         changed = (out != img).any(-1)
         assert not (changed & ~mask).any()
         for r in report:
@@ -210,7 +233,7 @@ def test_refine_with_two_candidates_reports_and_reverts(forge):
             if not r["accepted"]:
                 assert not changed[y0:y1, x0:x1].any()
         if extra:
-            assert body["regions"] == 0 and not changed.any()
+            assert body["kept"] == 0 and not changed.any()
         print(extra, [(round(r["score_before"], 3), r["scores"], r["accepted"]) for r in report])
 
 

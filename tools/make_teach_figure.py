@@ -1,0 +1,73 @@
+"""Draw docs/teach.jpg: teaching PAL a generator it never saw, drawn by the real code.
+
+A small base model (the tiny preset) learns one synthetic artifact kind ("noise"); an artist's
+ten examples of another kind ("solid": flat saturated patches the base does not mark) teach it
+with :func:`pal4vst.learn.teach.teach`, the job every host runs. Each row is one of the held-out
+examples, never learned from: the base model's mask, the fine-tuned model's, and the artist's.
+Then one image of the old kind: still found.
+
+    python tools/make_teach_figure.py
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pal4vst.detect import Detector  # noqa: E402
+from pal4vst.learn.config import RECIPES, TrainConfig  # noqa: E402
+from pal4vst.learn.engine import train  # noqa: E402
+from pal4vst.learn.teach import teach  # noqa: E402
+from pal4vst.model.checkpoint import load_checkpoint  # noqa: E402
+from pal4vst.render import mask_to_uint8  # noqa: E402
+from pal4vst.settings import TeachOptions  # noqa: E402
+from tools.figures import save_grid, tile  # noqa: E402
+from training.synthetic import write_dataset, write_example_set  # noqa: E402
+
+
+def main() -> None:
+    logging.disable(logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        old = write_dataset(tmp / "old", {"train": 300, "val": 4}, size=96, seed=0, kinds=("noise",))
+        train(TrainConfig.from_dict({**RECIPES["scratch"], "data": str(old), "out": str(tmp / "base"), "preset": "tiny",
+                                     "iters": 500, "batch": 8, "crop": 64, "scale": 80, "amp": "none", "workers": 0,
+                                     "val_interval": 500, "ckpt_interval": 500, "device": "cpu"}))
+        base = tmp / "base" / "last.safetensors"
+        examples = write_example_set(tmp / "examples", 10, size=96, seed=3, kinds=("solid",))
+        res = teach(base, examples, tmp / "taught.safetensors", TeachOptions(lr=3e-4), device="cpu")
+        before = Detector(load_checkpoint(base), device="cpu", dtype="fp32")
+        after = Detector(load_checkpoint(res.path), device="cpu", dtype="fp32")
+        def white(mask: np.ndarray) -> np.ndarray:
+            return np.repeat(mask_to_uint8(mask)[..., None], 3, axis=2)
+
+        rows = []
+        each = {e["example"]: e for e in res.report["per_example"]}
+        for name in res.report["held_out"]:
+            img = np.asarray(Image.open(examples / name).convert("RGB"))
+            truth = np.asarray(Image.open(examples / name.replace(".png", "_mask.png"))) > 0
+            e = each[name]
+            rows.append([tile(f"held-out example {name[8:13]}", img, 220, 15),
+                         tile(f"base model: IoU {e['iou_before'] or 0:.2f}", white(before(img).mask), 220, 15),
+                         tile(f"taught: IoU {e['iou_after'] or 0:.2f}", white(after(img).mask), 220, 15),
+                         tile("the artist's mask", white(truth), 220, 15)])
+        img = np.asarray(Image.open(next((old / "images" / "val").glob("*.png"))).convert("RGB"))
+        truth = np.asarray(Image.open(next((old / "labels" / "val").glob("*.png")))) > 0
+        rows.append([tile("the kind the base knew", img, 220, 15), tile("base model", white(before(img).mask), 220, 15),
+                     tile("taught: still found", white(after(img).mask), 220, 15), tile("its label", white(truth), 220, 15)])
+        dest = ROOT / "docs" / "teach.jpg"
+        out = save_grid(rows, dest, quality=88, width=960)
+        print(dest, out.size)
+        print(res.summary())
+
+
+if __name__ == "__main__":
+    main()
