@@ -17,6 +17,7 @@ from PIL import Image
 from pal4vst.render import ARTIFACT_COLOUR
 
 LAYER_ALPHA = 160  # PAL's marks, see-through enough to check them against the image
+SHOWN = 512  # a smaller image is shown enlarged in the editor (its layers are read back at its own size)
 
 
 def _array(value: Any) -> np.ndarray | None:
@@ -31,10 +32,16 @@ def _array(value: Any) -> np.ndarray | None:
 
 
 def editor_value(image: Image.Image, mask: np.ndarray) -> dict[str, Any]:
-    """An ``ImageEditor`` value: ``image`` as the background, ``mask`` as one magenta layer."""
+    """An ``ImageEditor`` value: ``image`` as the background, ``mask`` as one magenta layer; an image
+    smaller than :data:`SHOWN` is enlarged (pixel for pixel) so that it can be painted on."""
     layer = np.zeros((*mask.shape, 4), np.uint8)
     layer[mask] = (*ARTIFACT_COLOUR, LAYER_ALPHA)
-    return {"background": image.convert("RGB"), "layers": [Image.fromarray(layer, "RGBA")], "composite": None}
+    background, painted = image.convert("RGB"), Image.fromarray(layer, "RGBA")
+    scale = SHOWN // max(image.size)
+    if scale > 1:
+        size = (image.width * scale, image.height * scale)
+        background, painted = background.resize(size, Image.NEAREST), painted.resize(size, Image.NEAREST)
+    return {"background": background, "layers": [painted], "composite": None}
 
 
 def mask_from_editor(value: dict[str, Any] | None, size: tuple[int, int]) -> np.ndarray:

@@ -58,6 +58,7 @@ def build_tab(services, model_dropdown):
                 score_text = gr.Textbox(label="Summary", interactive=False)
                 gallery = gr.Gallery(label="Fewest artifacts first", columns=6, elem_id="pal4vst_gallery")
                 csv_file = gr.File(label="Ranking (CSV)", interactive=False)
+            _teach_tab(services, model, threshold)
 
         detect_btn.click(_safe(lambda m, img, t: detect_image(services(), m, img, t)),
                          inputs=[model, image, threshold], outputs=[overlay, mask, summary])
@@ -76,7 +77,6 @@ def build_tab(services, model_dropdown):
             return score_folder(services(), m, f, t, progress=progress.tqdm)
 
         score_btn.click(_safe(do_score), inputs=[model, folder, threshold], outputs=[gallery, csv_file, score_text])
-        _teach_tab(services, model, threshold)
     return tab
 
 

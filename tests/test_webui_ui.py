@@ -78,6 +78,13 @@ def webui_stubs(request, tmp_path, monkeypatch):
     return registered, added, request.param
 
 
+def _blocks(block):
+    """Every block inside a gradio block, depth first."""
+    for child in getattr(block, "children", []):
+        yield child
+        yield from _blocks(child)
+
+
 def _labelled(block) -> dict:
     """Components with a label inside a gradio block, by label."""
     out = {}
@@ -121,5 +128,7 @@ def test_accordion_and_tab_build(webui_stubs):
 
     labelled = _labelled(tab)
     assert labelled["Model"].do_not_save_to_config
+    pages = [[c.label for c in block.children] for block in _blocks(tab) if type(block).__name__ == "Tabs"]
+    assert pages == [["Detect and fix", "Score a folder", "Teach"]]  # one row of tabs, Teach among them
     built = {name for name in PALArgs.names() if control(PALArgs, name)[1]["label"] in labelled}
     assert built == set(TAB_CONTROLS)  # what ui_config checks is what the tab builds
