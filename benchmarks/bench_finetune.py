@@ -33,18 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from pal4vst.learn.adapt import TUNES  # noqa: E402
 
-
-def _status(key: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
+from memory import reset_peak, status  # noqa: E402
 
 
 def cost_one(tune: str, batch: int, size: int, dtype: str, steps: int) -> dict:
@@ -60,6 +49,9 @@ def cost_one(tune: str, batch: int, size: int, dtype: str, steps: int) -> dict:
     model = PALSegmenter(preset("swin_b", aux=True, drop_path=0.1, input_size=size))
     learning = prepare(model, tune, 8)
     model.train()
+    for m in model.modules():  # the recipe keeps BatchNorm's statistics (freeze_bn)
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
     cfg = TrainConfig(tune=tune, batch=batch, crop=size)
     opt = build_optimizer(model, cfg)
     amp = pick_dtype(dtype, torch.device("cpu"))
@@ -81,13 +73,13 @@ def cost_one(tune: str, batch: int, size: int, dtype: str, steps: int) -> dict:
         opt.zero_grad(set_to_none=True)
 
     step(True)  # warm-up; counts what autograd keeps
-    base = _status("VmRSS")
-    _reset_peak()
+    base = status("VmRSS")
+    reset_peak()
     t0 = time.perf_counter()
     for _ in range(steps):
         step(False)
     seconds = (time.perf_counter() - t0) / steps
-    peak = _status("VmHWM") - base
+    peak = status("VmHWM") - base
     weights = sum(p.numel() * 4 for p in model.parameters())
     learn_bytes = learning * 4
     return {"tune": tune, "learning_m": learning / 1e6, "s_per_step": seconds, "peak_added_mib": peak / 2**20,

@@ -33,6 +33,8 @@ from pal4vst.settings import RefineOptions, RegionOptions, RepairOptions
 from pal4vst.testing import bright_checkpoint
 from pal4vst.zoom.refine import refine
 
+from memory import reset_peak, status
+
 
 def make_image(size: int) -> np.ndarray:
     """Dark, with three bright squares of different sizes far apart."""
@@ -78,37 +80,15 @@ class TimedDetector:
         return out
 
 
-def _status(key: str) -> int:
-    """A ``/proc/self/status`` figure in bytes (Linux), 0 elsewhere."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def reset_peak() -> bool:
-    """Start a new peak-RSS measurement (Linux: writing 5 to clear_refs resets VmHWM)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def run(det: Detector, img: np.ndarray, k: int, passes: int, all_at_once: bool):
     timed = TimedDetector(det, batch=k if all_at_once else None)
-    base = _status("VmRSS")
+    base = status("VmRSS")
     measured = reset_peak()
     t0 = time.perf_counter()
     res = refine(img, timed, GreyCandidates(k), RepairOptions(RegionOptions(merge=False),
                  passes=RefineOptions(candidates=k, iterations=passes)))
     total = time.perf_counter() - t0 - timed.first  # the first detection comes before any pass
-    peak = _status("VmHWM") - base if measured else 0
+    peak = status("VmHWM") - base if measured else 0
     return res, timed, total, peak
 
 

@@ -21,6 +21,7 @@ WORKFLOWS = ROOT / "example_workflows"
 UI_FILES = sorted(WORKFLOWS.glob("*.json")) + sorted((FIXTURES / "workflows").glob("*[!i].json"))
 API_FILES = sorted((WORKFLOWS / "api").glob("*.json")) + sorted((FIXTURES / "workflows").glob("*.api.json"))
 HOST_LISTS = {"sampler_name", "scheduler"}  # ComfyUI fills these lists; outside it they are stand-ins
+HOST_LISTS |= {"example_set"}  # the example sets on the user's disk (PAL Fine-Tune)
 WIDGETS = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 
 
