@@ -301,3 +301,10 @@ def test_refine_says_which_regions_were_merged(tmp_path, bright_st, capsys):
     rec = json.loads((out / "results.jsonl").read_text())
     assert [r["members"] for r in rec["report"]] == [2]
     assert "2 marked areas" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """``pal4vst models | head -1``: the reader closes the pipe; no traceback."""
+    r = subprocess.run(f"{sys.executable} -m pal4vst models | head -1", shell=True, capture_output=True, text=True,
+                       cwd=tmp_path, timeout=120)
+    assert r.stdout.startswith("releases:") and "Traceback" not in r.stderr, r.stderr
