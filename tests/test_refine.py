@@ -314,3 +314,14 @@ def test_judging_a_batch_at_a_time_makes_the_same_choices_and_pixels(detector, b
     assert np.allclose([r.scores for r in res.report], scores.T)
     assert np.array_equal(res.image, want)
     assert max(chunked.calls) <= batch  # never more than a detector batch of candidate images at once
+
+
+def test_calls_written_before_repair_options_mean_what_they_meant(detector):
+    """The four option objects given apart, and the old names of the counts, still work."""
+    img = two_squares()
+    old = refine(img, detector, darken, SEPARATE, paste=PasteOptions(feather=2),
+                 passes=RefineOptions(verify=False, iterations=2))
+    new = refine(img, detector, darken, RepairOptions(SEPARATE, paste=PasteOptions(feather=2),
+                                                      passes=RefineOptions(verify=False, iterations=2)))
+    assert old.report and np.array_equal(old.image, new.image) and old.pars == new.pars
+    assert (old.accepted, old.regions) == (new.kept, new.judged)

@@ -17,13 +17,14 @@ verification existed, a pass after the first that does not lower the PAR is disc
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..detect import Detection, Detects
 from ..masks import Region, paint
-from ..settings import PasteOptions, RefineOptions, RepairOptions
+from ..settings import CropOptions, PasteOptions, RefineOptions, RegionOptions, RepairOptions
 from .composite import composite
 from .crops import CropRecord, ZoomCrops, zoom_crops
 from .inpaint import Inpainter, is_deterministic, paint_candidates
@@ -75,6 +76,10 @@ class RefineResult:
         """Region repaints judged (kept or reverted), over all passes."""
         return len(self.report)
 
+    # the names these counts had before (kept working for code written against them)
+    accepted = kept
+    regions = judged
+
 
 def records_mask(records: list[CropRecord], shape: tuple[int, int]) -> np.ndarray:
     """uint8 0/1 union of the records' region masks over an image of ``shape`` ``(H, W)``."""
@@ -123,11 +128,22 @@ def _one_pass(current: np.ndarray, det: Detection, zc: ZoomCrops, index: int, se
     return _Pass(out, detector(out), kept, best.crops, report, k + 1)
 
 
+def _repair(options: RepairOptions | RegionOptions, crops: CropOptions | None, paste: PasteOptions | None,
+            passes: RefineOptions | None) -> RepairOptions:
+    """The one :class:`RepairOptions`; the parts given apart, as before it existed, still count."""
+    base = options if isinstance(options, RepairOptions) else RepairOptions(regions=options)
+    parts = {k: v for k, v in (("crops", crops), ("paste", paste), ("passes", passes)) if v is not None}
+    return dataclasses.replace(base, **parts) if parts else base
+
+
 def refine(
     image: np.ndarray,
     detector: Detects,
     inpainter: Inpainter,
-    options: RepairOptions = RepairOptions(),
+    options: RepairOptions | RegionOptions = RepairOptions(),
+    crops: CropOptions | None = None,
+    paste: PasteOptions | None = None,
+    passes: RefineOptions | None = None,
     *,
     seed: int = 0,
     first_crop: int = 0,
@@ -142,8 +158,11 @@ def refine(
     (:func:`~pal4vst.zoom.verify.candidate_seeds`) from ``seed``, crops counted from
     ``first_crop`` (a host repairing a batch passes the previous image's ``next_crop``); an
     inpainter that repaints the same every time (``deterministic``) is asked for one candidate.
-    ``on_candidates`` sees every candidate as it is judged (see :data:`CandidatesHook`).
+    ``on_candidates`` sees every candidate as it is judged (see :data:`CandidatesHook`). Calls
+    written before :class:`RepairOptions` (``refine(img, det, inp, RegionOptions(...),
+    passes=RefineOptions(...))``) mean what they meant.
     """
+    options = _repair(options, crops, paste, passes)
     passes = options.passes
     k = 1 if is_deterministic(inpainter) else passes.candidates  # copies would be judged for nothing
     det = detector(image)
