@@ -110,7 +110,8 @@ def cost(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|")
     for r in rows:
         gpu = r["weights_mib"] + r["grads_adam_mib"] + r["activations_mib"]
-        print(f"| {r['tune']} | {r['learning_m']:.1f} M | {r['s_per_step']:.1f} | {r['peak_added_mib'] / 1024:.2f} GiB | "
+        print(f"| {r['tune']} | {r['learning_m']:.1f} M | {r['s_per_step']:.1f} | "
+              f"{r['peak_added_mib'] / 1024:.2f} GiB | "
               f"{gpu / 1024:.2f} GiB ({r['weights_mib'] / 1024:.2f} + {r['grads_adam_mib'] / 1024:.2f} + "
               f"{r['activations_mib'] / 1024:.2f}) |")
 
@@ -160,7 +161,8 @@ def gain(args: argparse.Namespace) -> None:
             return confusion(det, discover(data, "val").samples).artifact_iou
 
         print(f"base model: new kind IoU {iou(base, new_test):.3f} (40 test images), old kind {iou(base, old):.3f}")
-        print("| variant | s | held-out examples: IoU before -> after | new kind, 40 test images | old kind, 40 images |")
+        print("| variant | s | held-out examples: IoU before -> after | new kind, 40 test images "
+              "| old kind, 40 images |")
         print("|---|---|---|---|---|")
         for label, opts, overrides in GAIN_ROWS:
             t0 = time.perf_counter()

@@ -112,7 +112,8 @@ def teach_show(services: Services, model: str, image: Image.Image | None, thresh
     det = services.detector(model, threshold=threshold)(rgb)
     text = (f"PAL ({model}) marks {det.par:.2%} of the image in {len(det.regions())} region(s). Paint what it "
             "missed, erase what it marked wrongly, then Add to set")
-    return editor_value(Image.fromarray(rgb), det.mask), det.mask, Image.fromarray(overlay(rgb, det.mask, det.prob)), text
+    shown = Image.fromarray(overlay(rgb, det.mask, det.prob))
+    return editor_value(Image.fromarray(rgb), det.mask), det.mask, shown, text
 
 
 def teach_add(services: Services, set_name: str, image: Image.Image | None, mask) -> tuple[str, list[list]]:

@@ -192,8 +192,10 @@ def on_app_started(_demo, app) -> None:
 def on_ui_tabs():
     from .webui_tab import build_tab
 
-    return [(build_tab(services, lambda: _model_dropdown(services().model_choices(), TAB_MODEL_LABEL, "pal4vst_tab_model")),
-             "PAL4VST", TAB)]
+    def dropdown():
+        return _model_dropdown(services().model_choices(), TAB_MODEL_LABEL, "pal4vst_tab_model")
+
+    return [(build_tab(services, dropdown), "PAL4VST", TAB)]
 
 
 def on_before_ui() -> None:

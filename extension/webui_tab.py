@@ -132,8 +132,8 @@ def _teach_tab(services, model, threshold) -> None:
                 sets = gr.Dataframe(headers=SET_COLUMNS, value=lambda: example_sets(services()), label="Example sets",
                                     interactive=False, elem_id="pal4vst_teach_sets")
             with gr.Column():
-                ft_set = gr.Dropdown(label="Example set to learn from", choices=[r[0] for r in example_sets(services())],
-                                     elem_id="pal4vst_teach_set")
+                ft_set = gr.Dropdown(label="Example set to learn from", elem_id="pal4vst_teach_set",
+                                     choices=[r[0] for r in example_sets(services())])
                 with gr.Row():
                     model_name = build(gr, "model_name", TeachOptions)
                     recipe = build(gr, "recipe", TeachOptions)
@@ -141,7 +141,8 @@ def _teach_tab(services, model, threshold) -> None:
                     steps, lr = build(gr, "steps", TeachOptions), build(gr, "lr", TeachOptions)
                     held_out, seed = build(gr, "held_out", TeachOptions), build(gr, "seed", TeachOptions)
                 with gr.Row():
-                    ft_btn = gr.Button("Fine-tune the model chosen above", variant="primary", elem_id="pal4vst_teach_go")
+                    ft_btn = gr.Button("Fine-tune the model chosen above", variant="primary",
+                                       elem_id="pal4vst_teach_go")
                     stop_btn = gr.Button("Stop (keep the best so far)")
                 ft_text = gr.Textbox(label="Fine-tune: the held-out examples judge", lines=6, interactive=False,
                                      elem_id="pal4vst_teach_result")

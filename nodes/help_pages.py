@@ -38,7 +38,7 @@ HOST_WIDGETS = {"seed": "INT", "sampler_name": "choice", "scheduler": "choice"} 
 SAMPLING_NODES = ("PALDetailer",)  # the nodes that show KSampler's own widgets
 FILE_CHOICES = {("PALLoadModel", "model"): "choice: a release (`unified`, `stylegan2`, `portrait_shadow_removal`) "
                                            "or a file in `models/pal4vst`",
-                ("PALFineTune", "example_set"): "choice: a set in `models/pal4vst/examples`"}  # lists depend on the machine
+                ("PALFineTune", "example_set"): "choice: a set in `models/pal4vst/examples`"}  # lists of the machine
 OVERRIDES: dict[tuple[str, str], str] = {
     ("PALComposite", "image"): "the original images PAL Zoom Crop cut the crops from",
     ("PALDetailer", "image"): "the images to repair (a batch)",

@@ -15,7 +15,7 @@ from pal4vst.deps import check as check_requirements
 from pal4vst.settings import ExampleOptions, TeachOptions
 
 from . import host
-from .inputs import Output, options, outputs, widget, widgets
+from .inputs import Output, options, outputs, widgets
 from .model_node import CATEGORY, PALModel
 from .tensors import image_batch_to_numpy, mask_batch_to_numpy
 

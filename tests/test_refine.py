@@ -126,7 +126,8 @@ def test_passes_stop_at_the_target_par(detector):
     one_left = whole.pars[1]
     assert 0 < one_left < whole.par_before
     paint = OneRegionPerPass()
-    res = refine(img, detector, paint, RepairOptions(SEPARATE, passes=RefineOptions(iterations=3, target_par=one_left + 1e-4)))
+    res = refine(img, detector, paint,
+                 RepairOptions(SEPARATE, passes=RefineOptions(iterations=3, target_par=one_left + 1e-4)))
     assert res.passes == 1 and paint.calls == 1 and res.par_after == pytest.approx(one_left)
 
 
@@ -192,7 +193,8 @@ def test_seeds_continue_over_passes_and_from_first_crop(detector):
     paint = KnownCandidates()
     res = refine(img, detector, paint, RepairOptions(SEPARATE, passes=RefineOptions(candidates=3, iterations=2)),
                  seed=paint.SEED, first_crop=5)
-    assert paint.calls and paint.calls[0].tolist() == [[100 + 15 + j for j in range(3)], [100 + 18 + j for j in range(3)]]
+    first = [[100 + 15 + j for j in range(3)], [100 + 18 + j for j in range(3)]]  # crops 5 and 6: 100 + k*3 + j
+    assert paint.calls and paint.calls[0].tolist() == first
     assert res.next_crop == 5 + sum(len(c) for c in paint.calls)
     ks = [(r.seeds[0] - 100) // 3 for r in res.report]
     assert ks == list(range(5, 5 + len(res.report)))

@@ -74,7 +74,8 @@ def test_a_fine_tune_that_is_not_better_says_so(taught, tmp_path):
 def test_stop_keeps_the_best_so_far(taught, tmp_path):
     asked = []
     res = teach(taught["base"], taught["examples"], tmp_path / "stopped.safetensors",
-                TeachOptions(steps=200, lr=TEACH_LR), device="cpu", should_stop=lambda: asked.append(1) or len(asked) > 40)
+                TeachOptions(steps=200, lr=TEACH_LR), device="cpu",
+                should_stop=lambda: asked.append(1) or len(asked) > 40)
     r = res.report
     assert r["stopped_early"] and r["steps_run"] == 40 and r["steps_planned"] == 200
     assert res.path.is_file() and "stopped at step 40 of 200" in res.summary()

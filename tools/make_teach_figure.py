@@ -62,7 +62,8 @@ def main() -> None:
         img = np.asarray(Image.open(next((old / "images" / "val").glob("*.png"))).convert("RGB"))
         truth = np.asarray(Image.open(next((old / "labels" / "val").glob("*.png")))) > 0
         rows.append([tile("the kind the base knew", img, 220, 15), tile("base model", white(before(img).mask), 220, 15),
-                     tile("taught: still found", white(after(img).mask), 220, 15), tile("its label", white(truth), 220, 15)])
+                     tile("taught: still found", white(after(img).mask), 220, 15),
+                     tile("its label", white(truth), 220, 15)])
         dest = ROOT / "docs" / "teach.jpg"
         out = save_grid(rows, dest, quality=88, width=960)
         print(dest, out.size)

@@ -100,8 +100,8 @@ def main() -> None:
             if pass_index == 0:
                 seen[first + b] = crops[b]
 
-    res = refine(image, det, paint, RepairOptions(regions, CropOptions(work_size=192), passes=RefineOptions(candidates=3)),
-                 on_candidates=keep)
+    options = RepairOptions(regions, CropOptions(work_size=192), passes=RefineOptions(candidates=3))
+    res = refine(image, det, paint, options, on_candidates=keep)
     before = det(image)
 
     judged = Image.fromarray(overlay(image, before.mask, before.prob))

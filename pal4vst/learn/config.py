@@ -122,7 +122,8 @@ def fit_warmup(cfg: TrainConfig, explicit: set[str]) -> tuple[TrainConfig, str |
         "for short runs from random weights, --recipe scratch")
 
 
-FLAGS = ["data", "out", "preset", "init", "iters", "batch", "micro_batch", "crop", "lr", "tune", "amp", "device", "workers",
+FLAGS = ["data", "out", "preset", "init", "iters", "batch", "micro_batch", "crop", "lr", "tune", "amp", "device",
+         "workers",
          "seed", "val_interval", "ckpt_interval"]  # the common knobs; any field with --set
 
 

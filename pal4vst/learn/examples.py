@@ -54,11 +54,13 @@ class SetInfo:
 
     def describe(self) -> str:
         clean = self.count - self.with_artifacts
-        return f"{self.name}: {self.count} example{'s' * (self.count != 1)} ({self.with_artifacts} with artifacts, {clean} clean)"
+        plural = "s" * (self.count != 1)
+        return f"{self.name}: {self.count} example{plural} ({self.with_artifacts} with artifacts, {clean} clean)"
 
 
 def _pairs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob(f"*{MASK_SUFFIX}.png") if p.with_name(p.name[: -len(MASK_SUFFIX) - 4] + ".png").is_file())
+    masks = folder.glob(f"*{MASK_SUFFIX}.png")
+    return sorted(m for m in masks if m.with_name(m.name[: -len(MASK_SUFFIX) - 4] + ".png").is_file())
 
 
 def set_info(folder: str | Path) -> SetInfo:

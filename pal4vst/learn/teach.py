@@ -142,6 +142,11 @@ def _config(base: Path, model_size: int, options: TeachOptions, tune: str | None
     return TrainConfig.from_dict(values)
 
 
+def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The weights as a saved model holds them (adapters folded), copied to the CPU."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in folded_state_dict(model).items()}
+
+
 def _score(detector, samples: list[Sample]) -> tuple[Confusion, list[dict[str, Any]]]:
     """Pooled confusion over ``samples`` and each one's IoU (None for a clean one) and marked share."""
     total, each = Confusion(), []
@@ -217,13 +222,11 @@ def _teach(base, examples, out, options, device, tune, overrides, overwrite, on_
             if done % check_every == 0 or done == cfg.iters:
                 score = trainer.validate(learn_from).artifact_iou
                 if best_state is None or score > best_score:
-                    best_score, best_step = score, done
-                    best_state = {k: v.detach().to("cpu", copy=True) for k, v in folded_state_dict(trainer.model).items()}
+                    best_score, best_step, best_state = score, done, _snapshot(trainer.model)
         if best_state is None or (stopped and best_step < done):  # stopped between checks: the latest may be best
             score = trainer.validate(learn_from).artifact_iou if done else -1.0
             if best_state is None or score > best_score:
-                best_score, best_step = score, done
-                best_state = {k: v.detach().to("cpu", copy=True) for k, v in folded_state_dict(trainer.model).items()}
+                best_score, best_step, best_state = score, done, _snapshot(trainer.model)
         model = PALSegmenter(dataclasses.replace(trainer.model.config, drop_path=0.0,
                                                  input_size=loaded.config.input_size))
         del trainer, batches

@@ -16,7 +16,6 @@ import threading
 import time
 import urllib.request
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,8 +47,9 @@ def _upload_mask(url: str, original: str, truth: np.ndarray) -> str:
               "original_ref": json.dumps({"filename": original, "type": "input", "subfolder": ""})}
     body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
                     for k, v in fields.items())
-    body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"clipspace-mask-{uuid.uuid4().hex[:8]}"
-             f".png\"\r\nContent-Type: image/png\r\n\r\n").encode() + buf.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    name = f"clipspace-mask-{uuid.uuid4().hex[:8]}.png"
+    body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"
+             "Content-Type: image/png\r\n\r\n").encode() + buf.getvalue() + f"\r\n--{boundary}--\r\n".encode()
     req = urllib.request.Request(f"{url}/upload/mask", data=body,
                                  headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     with urllib.request.urlopen(req, timeout=30) as r:
