@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from pal4vst.render import mask_to_uint8
+from pal4vst.zoom.verify import candidate_seeds
 from pal4vst.settings import SamplingOptions
 
 from .args import PALArgs
@@ -99,7 +100,7 @@ class WebuiInpainter:
 
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
         seed = max(self.sampling.seed, 0)
-        return self.candidates(images, masks, np.arange(seed, seed + len(images))[:, None])[0]
+        return self.candidates(images, masks, candidate_seeds(seed, 0, len(images), 1))[0]
 
 
 NEXT_CROP = "_pal4vst_next_crop"

@@ -15,6 +15,7 @@ import torch
 from pal4vst.deps import check as check_requirements
 from pal4vst.settings import (CropOptions, DetectOptions, PasteOptions, RefineOptions, RegionOptions, RepairOptions,
                               SamplingOptions)
+from pal4vst.zoom.verify import candidate_seeds
 
 from . import host
 from .inputs import options, Output, outputs, widget, widgets
@@ -90,7 +91,7 @@ class ComfyInpainter:
 
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
         seed = self.sampling.seed
-        return self.candidates(images, masks, np.arange(seed, seed + len(images))[:, None])[0]
+        return self.candidates(images, masks, candidate_seeds(seed, 0, len(images), 1))[0]
 
 
 def _preview(crops: list[np.ndarray]) -> torch.Tensor:

@@ -20,6 +20,7 @@ from ..options import check, option
 from ..settings import SamplingOptions
 from ..images import array_to_rgb_uint8
 from ..render import mask_to_uint8
+from .verify import candidate_seeds
 
 
 class InpainterUnavailable(RuntimeError):
@@ -135,7 +136,7 @@ class DiffusersInpainter:
 
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
         seed = max(self.sampling.seed, 0)
-        return self.candidates(images, masks, np.arange(seed, seed + len(images))[:, None])[0]
+        return self.candidates(images, masks, candidate_seeds(seed, 0, len(images), 1))[0]
 
     def candidates(self, images: np.ndarray, masks: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         """The repaints ``seeds`` (``[N, count]``) asks for, in one pipeline call per crop (a

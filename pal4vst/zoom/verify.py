@@ -24,7 +24,7 @@ from .crops import CropRecord
 
 def candidate_seed(base: int, crop: int, candidate: int = 0, candidates: int = 1) -> int:
     """The seed of candidate ``candidate`` of crop ``crop`` (see the module's rule)."""
-    return int(base) + crop * candidates + candidate
+    return int(candidate_seeds(base, crop, 1, candidates)[0, candidate])
 
 
 def candidate_seeds(base: int, first_crop: int, crops: int, candidates: int) -> np.ndarray:
