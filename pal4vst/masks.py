@@ -8,7 +8,7 @@ run only in windows around the marked pixels, with the same result as on the who
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -101,11 +101,17 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
+def union_box(boxes: Sequence[Box]) -> Box:
+    """The smallest box ``(x0, y0, x1, y1)`` that holds every one of ``boxes``."""
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
 def merge_overlapping(boxes: list[Box], reach: Callable[[Box], Box] = lambda b: b,
-                      allow: Callable[[list[int]], bool] | None = None) -> list[tuple[Box, list[int]]]:
+                      allow: Callable[[Box, list[int]], bool] | None = None) -> list[tuple[Box, list[int]]]:
     """``(union box, member indices)`` of groups of boxes whose ``reach`` overlaps, merged again
     until no two groups' reaches overlap (the groups keep the order of their first member).
-    ``allow(members)`` may refuse a merge of the boxes with those indices; refused pairs stay apart."""
+    ``allow(union, members)`` may refuse a merge into ``union`` of the boxes with those indices;
+    refused pairs stay apart."""
     groups = [(tuple(b), [i]) for i, b in enumerate(boxes)]
     merged = True
     while merged and len(groups) > 1:
@@ -113,10 +119,11 @@ def merge_overlapping(boxes: list[Box], reach: Callable[[Box], Box] = lambda b: 
         reaches = [reach(b) for b, _ in groups]
         for i in range(len(groups)):
             j = next((j for j in range(i + 1, len(groups)) if _overlaps(reaches[i], reaches[j])
-                      and (allow is None or allow(groups[i][1] + groups[j][1]))), None)
+                      and (allow is None or allow(union_box([groups[i][0], groups[j][0]]),
+                                                  groups[i][1] + groups[j][1]))), None)
             if j is not None:
                 (a, first), (b, second) = groups[i], groups.pop(j)
-                groups[i] = ((min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])), first + second)
+                groups[i] = (union_box([a, b]), first + second)
                 merged = True
                 break
     return groups

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..masks import Region, components, merge_overlapping, paint
+from ..masks import Region, components, merge_overlapping, paint, union_box
 from ..settings import RegionOptions
 from .squares import square_around, square_side
 
@@ -32,8 +32,8 @@ def find_regions(mask: np.ndarray, opts: RegionOptions = RegionOptions()) -> tup
     if opts.merge:
         sides = [square_side(c.bbox, opts.context, opts.min_size) for c in comps]
 
-        def allow(members: list[int]) -> bool:
-            side = square_side(_union_box([comps[i].bbox for i in members]), opts.context, opts.min_size)
+        def allow(union: tuple[int, int, int, int], members: list[int]) -> bool:
+            side = square_side(union, opts.context, opts.min_size)
             return side <= opts.merge_limit * min(sides[i] for i in members)
 
         reach = lambda b: square_around(b, opts.context, opts.min_size)  # noqa: E731
@@ -45,14 +45,10 @@ def find_regions(mask: np.ndarray, opts: RegionOptions = RegionOptions()) -> tup
     return paint(regions, shape), regions
 
 
-def _union_box(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-
-
 def _union(members: list[Region]) -> Region:
     if len(members) == 1:
         return members[0]
-    x0, y0, x1, y1 = _union_box([m.bbox for m in members])
+    x0, y0, x1, y1 = union_box([m.bbox for m in members])
     mask = np.zeros((y1 - y0, x1 - x0), bool)
     for m in members:
         mx0, my0, mx1, my1 = m.bbox
