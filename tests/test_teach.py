@@ -20,8 +20,11 @@ import torch
 from PIL import Image
 
 from conftest import ROOT, TEACH_LR, artifact_iou
+from pal4vst.detect import Detector
 from pal4vst.learn.examples import ExampleError, list_sets, read_set, save_example, set_info
+from pal4vst.learn.metrics import confusion
 from pal4vst.learn.teach import read_report, split, target, teach
+from pal4vst.model.checkpoint import load_checkpoint
 from pal4vst.settings import TeachOptions
 
 
@@ -47,6 +50,10 @@ def test_teach_learns_the_new_kind_keeps_the_old_and_says_so(taught, tmp_path):
     assert len(r["held_out"]) == 3 and len(r["learned_from"]) == 7
     assert not set(r["held_out"]) & set(r["learned_from"])  # judged only on what it never learned from
     assert res.iou_after > res.iou_before + 0.25 and res.better and "Better" in r["verdict"]
+    held = [s for s in read_set(taught["examples"]).samples if s.image.name in r["held_out"]]
+    assert len(held) == 3  # "before" is the base as detection runs it, on exactly those
+    base = Detector(load_checkpoint(taught["base"]), device="cpu", dtype="fp32")
+    assert r["iou_before"] == pytest.approx(confusion(base, held).artifact_iou, abs=1e-6)
     _learned(taught, res.path)
     # the record: beside the model, in its metadata, and what it says
     assert json.loads(res.path.with_suffix(".json").read_text()) == r == read_report(res.path)

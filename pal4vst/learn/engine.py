@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from ..device import pick_device, pick_dtype
 from ..distributed import World
 from ..files import atomic_write
-from ..model.checkpoint import CheckpointError, load_checkpoint, load_torch_file, save_safetensors
+from ..model.checkpoint import CheckpointError, LoadedModel, load_checkpoint, load_torch_file, save_safetensors
 from ..model.segmenter import PALSegmenter, preset
 
 from .adapt import prepare
@@ -53,15 +53,16 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     return None if dtype == torch.float32 else dtype
 
 
-def build(cfg: TrainConfig) -> PALSegmenter:
-    """The model of ``cfg.preset`` (with the aux head) initialised as ``cfg.init`` says."""
+def build(cfg: TrainConfig, init: LoadedModel | None = None) -> PALSegmenter:
+    """The model of ``cfg.preset`` (with the aux head) initialised as ``cfg.init`` says (from
+    ``init`` when given: that file, already loaded with its aux head)."""
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.model.items()}
     model = PALSegmenter(preset(cfg.preset, **{**overrides, "aux": True, "drop_path": cfg.drop_path,
                                                "input_size": cfg.crop}))
     if cfg.init and not cfg.init.startswith("imagenet:"):
         from ..model.weights import resolve
 
-        src = load_checkpoint(resolve(cfg.init), with_aux=True)
+        src = init or load_checkpoint(resolve(cfg.init), with_aux=True)
         # The architecture is the checkpoint's (fine-tuning keeps it), whatever the preset says.
         model = PALSegmenter(dataclasses.replace(src.config, aux=True, drop_path=cfg.drop_path, input_size=cfg.crop))
         own = model.state_dict()
@@ -142,10 +143,11 @@ class TrainResult:
 class Trainer:
     """The model, optimiser, schedule and AMP scaler of one run, and what happens to them."""
 
-    def __init__(self, cfg: TrainConfig, world: World, device: torch.device, accum: int) -> None:
+    def __init__(self, cfg: TrainConfig, world: World, device: torch.device, accum: int,
+                 init: LoadedModel | None = None) -> None:
         self.cfg, self.world, self.device, self.accum = cfg, world, device, accum
         torch.manual_seed(cfg.seed)
-        self.model = build(cfg)
+        self.model = build(cfg, init)
         self.learning = prepare(self.model, cfg.tune, cfg.lora_rank)
         self.model.to(device)
         if world.size > 1 and device.type == "cuda":

@@ -202,11 +202,12 @@ def _teach(base, examples, out, options, device, tune, overrides, overwrite, on_
     world = World()
     with tempfile.TemporaryDirectory(prefix="pal4vst_teach_") as run:
         cfg = _config(base_path, loaded.config.input_size, options, tune, overrides or {}, Path(run), str(dev))
-        judge = Detector(load_checkpoint(base_path), device=str(dev), dtype="fp32")  # as it detects, before
-        before, before_each = _score(judge, held)
-        del judge
+        before, before_each = _score(Detector(loaded, device=str(dev), dtype="fp32"), held)  # as it detects
+        base_size, base_sha = loaded.config.input_size, loaded.sha256
         micro, accum = split_batch(cfg, world)
-        trainer = Trainer(cfg, world, dev, accum)
+        loaded.module.cpu()  # off the device before the trainer puts its copy there
+        trainer = Trainer(cfg, world, dev, accum, init=loaded)  # from this read, not another one
+        del loaded  # the trainer has its own copy; this one would stay in memory through the run
         batches = sample_batches(cfg, learn_from, 0, world, micro, accum, dev)
         check_every = max(1, cfg.iters // CHECKS)
         best_score, best_state, best_step, done, loss = -1.0, None, 0, 0, float("nan")
@@ -227,8 +228,7 @@ def _teach(base, examples, out, options, device, tune, overrides, overwrite, on_
             score = trainer.validate(learn_from).artifact_iou if done else -1.0
             if best_state is None or score > best_score:
                 best_score, best_step, best_state = score, done, _snapshot(trainer.model)
-        model = PALSegmenter(dataclasses.replace(trainer.model.config, drop_path=0.0,
-                                                 input_size=loaded.config.input_size))
+        model = PALSegmenter(dataclasses.replace(trainer.model.config, drop_path=0.0, input_size=base_size))
         del trainer, batches
         fold_lora(model)
         model.load_state_dict(best_state)
@@ -239,7 +239,7 @@ def _teach(base, examples, out, options, device, tune, overrides, overwrite, on_
     verdict = ("Better on the held-out examples." if better else
                f"NOT better on the held-out examples: keep using {name} (this model was saved for inspection only).")
     report = {
-        "model": path.name, "base": name, "base_sha256": loaded.sha256 or file_sha256(base_path),
+        "model": path.name, "base": name, "base_sha256": base_sha or file_sha256(base_path),
         "examples": str(exset.path), "example_set": exset.path.name, "examples_sha256": exset.sha256(),
         "learned_from": [s.image.name for s in learn_from], "held_out": [s.image.name for s in held],
         "skipped": exset.skipped, "recipe": options.recipe, "tune": cfg.tune, "steps": best_step, "steps_run": done,
