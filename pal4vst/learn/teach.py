@@ -212,6 +212,12 @@ def _teach(base, examples, out, options, device, tune, overrides, overwrite, on_
         check_every = max(1, cfg.iters // CHECKS)
         best_score, best_state, best_step, done, loss = -1.0, None, 0, 0, float("nan")
         stopped = False
+
+        def keep_if_best(score: float, model: torch.nn.Module) -> None:  # the first scoring, then a better one
+            nonlocal best_score, best_step, best_state
+            if best_state is None or score > best_score:
+                best_score, best_step, best_state = score, done, _snapshot(model)
+
         for it in range(cfg.iters):
             if should_stop is not None and should_stop():
                 stopped = True
@@ -221,13 +227,9 @@ def _teach(base, examples, out, options, device, tune, overrides, overwrite, on_
             if on_step is not None:
                 on_step(done, cfg.iters, loss)
             if done % check_every == 0 or done == cfg.iters:
-                score = trainer.validate(learn_from).artifact_iou
-                if best_state is None or score > best_score:
-                    best_score, best_step, best_state = score, done, _snapshot(trainer.model)
+                keep_if_best(trainer.validate(learn_from).artifact_iou, trainer.model)
         if best_state is None or (stopped and best_step < done):  # stopped between checks: the latest may be best
-            score = trainer.validate(learn_from).artifact_iou if done else -1.0
-            if best_state is None or score > best_score:
-                best_score, best_step, best_state = score, done, _snapshot(trainer.model)
+            keep_if_best(trainer.validate(learn_from).artifact_iou if done else -1.0, trainer.model)
         model = PALSegmenter(dataclasses.replace(trainer.model.config, drop_path=0.0, input_size=base_size))
         del trainer, batches
         fold_lora(model)
