@@ -35,6 +35,7 @@ class DataReport:
     samples: list[Sample] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    unlabelled: list[str] = field(default_factory=list)  # those errors that are an image with no mask at all
 
     def raise_if_errors(self, what: str) -> None:
         if self.errors:
@@ -79,7 +80,9 @@ def discover(root: str | Path, split: str = "train") -> DataReport:
                 with Image.open(img) as im:
                     has_alpha = im.mode in ("RGBA", "LA") or "transparency" in im.info
                 if not has_alpha:
-                    report.errors.append(f"{img.name}: no {img.stem}{MASK_SUFFIX}.png and no alpha channel to use as mask")
+                    report.unlabelled.append(f"{img.name}: no {img.stem}{MASK_SUFFIX}.png and no alpha channel to use "
+                                             "as mask")
+                    report.errors.append(report.unlabelled[-1])
                     continue
             report.samples.append(Sample(img, lab, root.name))
         for stem, lab in masks.items():

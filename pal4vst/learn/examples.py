@@ -135,12 +135,11 @@ def read_set(folder: str | Path) -> ExampleSet:
     if not folder.is_dir():
         raise ExampleError(f"{folder} is no folder of examples")
     report: DataReport = discover(folder, "train")
-    orphans = [e for e in report.errors if f"no {Path(e.split(':')[0]).stem}{MASK_SUFFIX}.png" in e]
-    errors = [e for e in report.errors if e not in orphans]
+    errors = [e for e in report.errors if e not in report.unlabelled]
     if errors:
         raise ExampleError(f"{folder}: {len(errors)} example(s) cannot be used; fix or remove them, nothing was "
                            f"changed:\n  " + "\n  ".join(errors[:20]))
-    out = ExampleSet(folder, report.samples, [f"{e} (skipped)" for e in orphans])
+    out = ExampleSet(folder, report.samples, [f"{e} (skipped)" for e in report.unlabelled])
     if (folder / "images").is_dir() and (folder / "images" / "val").is_dir():
         val = discover(folder, "val")
         if val.errors:
