@@ -517,3 +517,30 @@ def test_training_normalises_as_detection_does(tmp_path):
 
     det = Detector(load_checkpoint(src), device="cpu", dtype="fp32")
     assert torch.allclose(det._normalise(x.float()), want, atol=1e-5)  # detection: the same numbers
+
+
+def test_a_lora_fine_tune_saves_the_model_it_trained(tmp_path):
+    """``tune=lora``: only the adapters and the heads learn, and the saved file (adapters folded
+    in, the released layout) predicts what the adapted model predicts."""
+    from pal4vst.learn.adapt import prepare
+    from pal4vst.model.checkpoint import load_checkpoint, save_safetensors
+    from pal4vst.model.lora import ADAPTER_KEYS, LoRALinear
+
+    model = randomise(build_model("tiny")).eval()
+    learning = prepare(model, "lora", rank=4)
+    adapters = [m for m in model.modules() if isinstance(m, LoRALinear)]
+    assert adapters and learning == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    learns = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert learns and all(n.startswith(("decode_head.", "auxiliary_head.")) or n.endswith(ADAPTER_KEYS) for n in learns)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 3, 64, 64, generator=g)
+    with torch.no_grad():
+        base = model(x)
+        for m in adapters:  # as if trained: B is no longer zero, so the adapters change the output
+            m.lora_b.copy_(torch.randn(m.lora_b.shape, generator=g) * 0.5)
+    with torch.no_grad():
+        want = model(x)
+        plain = load_checkpoint(save_safetensors(model, tmp_path / "lora.safetensors")).module(x)
+    assert not any(k.endswith(ADAPTER_KEYS) for k in load_checkpoint(tmp_path / "lora.safetensors").module.state_dict())
+    assert (want - base).abs().max() > 1e-2  # the adapters matter...
+    assert torch.allclose(plain, want, atol=1e-4), (plain - want).abs().max()  # ...and the file keeps them
