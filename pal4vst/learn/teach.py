@@ -36,7 +36,7 @@ from ..distributed import World
 from ..files import atomic_write
 from ..detect import Detector
 from ..model.checkpoint import CheckpointError, file_sha256, load_checkpoint, save_safetensors
-from ..model.lora import fold_lora, folded_state_dict
+from ..model.lora import folded_state_dict
 from ..model.weights import RELEASES, resolve
 from ..settings import TeachOptions
 from .config import RECIPES as TRAIN_RECIPES
@@ -232,7 +232,6 @@ def _teach(base, examples, out, options, device, tune, overrides, overwrite, on_
             keep_if_best(trainer.validate(learn_from).artifact_iou if done else -1.0, trainer.model)
         model = PALSegmenter(dataclasses.replace(trainer.model.config, drop_path=0.0, input_size=base_size))
         del trainer, batches
-        fold_lora(model)
         model.load_state_dict(best_state)
         model.eval().to(dev)
         after, after_each = _score(live_detector(model, model.config.input_size, dev, None), held)

@@ -61,18 +61,3 @@ def folded_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
             for key in ADAPTER_KEYS:
                 sd.pop(prefix + key, None)
     return sd
-
-
-def fold_lora(model: nn.Module) -> int:
-    """Fold every adapter into its layer for good (plain ``nn.Linear`` again); returns how many."""
-    picked = [(name, m) for name, m in model.named_modules() if isinstance(m, LoRALinear)]
-    for name, m in picked:
-        plain = nn.Linear(m.in_features, m.out_features, bias=m.bias is not None, device=m.weight.device,
-                          dtype=m.weight.dtype)
-        with torch.no_grad():
-            plain.weight.copy_(m.folded_weight())
-            if m.bias is not None:
-                plain.bias.copy_(m.bias)
-        parent_name, _, attr = name.rpartition(".")
-        setattr(model.get_submodule(parent_name) if parent_name else model, attr, plain)
-    return len(picked)
