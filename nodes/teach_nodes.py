@@ -20,11 +20,6 @@ from .model_node import CATEGORY, PALModel
 from .tensors import image_batch_to_numpy, mask_batch_to_numpy
 
 
-
-def _uint8(img: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
-
-
 def _masks_for(images: list[np.ndarray], mask: torch.Tensor) -> list[np.ndarray]:
     """One boolean mask per image. An all-empty mask of any size means "nothing is broken" (Load
     Image gives a 64x64 empty mask for an image without transparency)."""
@@ -65,17 +60,18 @@ class PALEditMask:
         from PIL import Image
 
         from pal4vst.files import atomic_write
-        from pal4vst.learn.examples import check_name
+        from pal4vst.images import array_to_rgb_uint8
+        from pal4vst.learn.examples import check_name, next_number
 
         prefix = check_name(options(ExampleOptions, settings).edit_prefix, "file")
         folder = host.input_directory()
         folder.mkdir(parents=True, exist_ok=True)
         images = image_batch_to_numpy(image)
         names = []
-        n = 1 + max((int(p.stem.rsplit("_", 1)[1]) for p in folder.glob(f"{prefix}_*.png")
-                     if p.stem.rsplit("_", 1)[1].isdigit()), default=0)
+        n = next_number(folder, prefix)
         for img, m in zip(images, _masks_for(images, mask)):
-            rgba = np.dstack([_uint8(img), np.where(m, 0, 255).astype(np.uint8)])  # Load Image: MASK = 1 - alpha
+            alpha = np.where(m, 0, 255).astype(np.uint8)  # Load Image: MASK = 1 - alpha
+            rgba = np.dstack([array_to_rgb_uint8(img), alpha])
             name = f"{prefix}_{n:05d}.png"
             atomic_write(folder / name, lambda tmp, a=rgba: Image.fromarray(a, "RGBA").save(tmp, format="PNG"))
             names.append(name)
@@ -106,12 +102,13 @@ class PALSaveExample:
 
     def save(self, image: torch.Tensor, mask: torch.Tensor, **settings):
         check_requirements()
+        from pal4vst.images import array_to_rgb_uint8
         from pal4vst.learn.examples import examples_root, save_example, set_info
 
         opts = options(ExampleOptions, settings)
         root = examples_root(host.models_directory())
         images = image_batch_to_numpy(image)
-        saved = [save_example(root, opts.set_name, _uint8(img), m, opts.name).name
+        saved = [save_example(root, opts.set_name, array_to_rgb_uint8(img), m, opts.name).name
                  for img, m in zip(images, _masks_for(images, mask))]
         info = set_info(root / opts.set_name)
         text = f"saved {', '.join(saved)}\nset {info.describe()}"

@@ -84,6 +84,13 @@ def list_sets(root: str | Path) -> list[SetInfo]:
     return [set_info(d) for d in sorted(root.iterdir(), key=lambda d: d.name.lower()) if d.is_dir()]
 
 
+def next_number(folder: Path, name: str) -> int:
+    """The next free ``n`` of ``<name>_<n>.png`` files (masks ``<name>_<n>_mask.png`` counted) in ``folder``."""
+    numbered = re.compile(rf"{re.escape(name)}_(\d+)(?:{MASK_SUFFIX})?\.png")
+    found = (numbered.fullmatch(p.name) for p in folder.glob(f"{name}_*.png"))
+    return 1 + max((int(m.group(1)) for m in found if m), default=0)
+
+
 def save_example(root: str | Path, set_name: str, image: np.ndarray, mask: np.ndarray, name: str = "example") -> Path:
     """Add ``image`` (``HxWx3`` uint8) with ``mask`` (``HxW``, any truthy value is broken; all false
     is a clean example) to the set ``set_name`` under ``root``, as ``<name>_<n>.png`` and
@@ -98,8 +105,7 @@ def save_example(root: str | Path, set_name: str, image: np.ndarray, mask: np.nd
         raise ExampleError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the image is {image.shape[1]}x"
                            f"{image.shape[0]}: connect the mask that belongs to this image")
     folder.mkdir(parents=True, exist_ok=True)
-    n = 1 + max((int(m.group(1)) for p in folder.glob(f"{name}_*.png")
-                 if (m := re.fullmatch(rf"{re.escape(name)}_(\d+)(?:{MASK_SUFFIX})?\.png", p.name))), default=0)
+    n = next_number(folder, name)
     target = folder / f"{name}_{n:05d}.png"
     save_image(image, target)
     save_image(mask_to_uint8(mask.astype(bool)), folder / f"{name}_{n:05d}{MASK_SUFFIX}.png")
