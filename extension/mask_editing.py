@@ -31,6 +31,14 @@ def _array(value: Any) -> np.ndarray | None:
     return np.asarray(value)
 
 
+def _at_size(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A painted plane (``HxW``) at ``size`` ``(W, H)``: the editor may hand it back at the size shown."""
+    w, h = size
+    if plane.shape == (h, w):
+        return plane
+    return np.asarray(Image.fromarray(plane.astype(np.uint8)).resize((w, h), Image.NEAREST))
+
+
 def editor_value(image: Image.Image, mask: np.ndarray) -> dict[str, Any]:
     """An ``ImageEditor`` value: ``image`` as the background, ``mask`` as one magenta layer; an image
     smaller than :data:`SHOWN` is enlarged (pixel for pixel) so that it can be painted on."""
@@ -54,22 +62,17 @@ def mask_from_editor(value: dict[str, Any] | None, size: tuple[int, int]) -> np.
         if arr is None:
             continue
         alpha = arr[..., 3] if arr.ndim == 3 and arr.shape[2] == 4 else (arr.max(axis=-1) if arr.ndim == 3 else arr)
-        if alpha.shape != (h, w):
-            alpha = np.asarray(Image.fromarray(alpha.astype(np.uint8)).resize((w, h), Image.NEAREST))
-        out |= alpha > 0
+        out |= _at_size(alpha, size) > 0
     return out
 
 
 def _strokes(value: Any, size: tuple[int, int]) -> np.ndarray:
     """The painted pixels of a gradio 3 sketch pad's value (``{"image", "mask"}``) at ``size``."""
-    w, h = size
     mask = _array(value.get("mask")) if isinstance(value, dict) else None
     if mask is None:
-        return np.zeros((h, w), bool)
+        return np.zeros((size[1], size[0]), bool)
     grey = mask[..., :3].max(axis=-1) if mask.ndim == 3 else mask
-    if grey.shape != (h, w):
-        grey = np.asarray(Image.fromarray(grey.astype(np.uint8)).resize((w, h), Image.NEAREST))
-    return grey > 127
+    return _at_size(grey, size) > 127
 
 
 def mask_from_sketches(pal_mask: np.ndarray, added: Any, removed: Any) -> np.ndarray:

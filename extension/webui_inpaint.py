@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image
 
 from pal4vst.render import mask_to_uint8
-from pal4vst.zoom.verify import candidate_seeds
 from pal4vst.settings import SamplingOptions
+from pal4vst.zoom.verify import candidate_seeds
 
 from .args import PALArgs
 
