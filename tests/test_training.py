@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -483,6 +484,26 @@ def test_training_settings_are_declared_and_checked(tmp_path):
     (tmp_path / "bad.json").write_text('{"flip": 2}')
     r = _run([PY, "-m", "training.train", str(tmp_path / "bad.json"), "--data", str(tmp_path)], check=False)
     assert r.returncode != 0 and "flip must be between 0 and 1" in r.stderr
+
+
+def test_set_values_take_each_fields_type_in_train_and_finetune():
+    """``--set`` is read one way by both command lines: JSON for numbers and lists (a tuple where
+    the field is one), text as given for text fields; an unknown key or a value of the wrong kind
+    is one line, not a traceback."""
+    from training import finetune, train
+
+    sets = ["--set", "scale=64", "--set", "ratio_range=[1, 1]", "--set", "task=7", "--set", "freeze_bn=true"]
+    want = {"scale": 64, "ratio_range": (1, 1), "task": "7", "freeze_bn": True}
+    assert finetune.overrides(finetune.parser().parse_args(["--data", "d", "--crop", "48", *sets])) == {"crop": 48,
+                                                                                                         **want}
+    cfg = train.parser().parse_args(["--data", "d", *sets])
+    from pal4vst.learn.config import apply_overrides, recipe
+
+    got = apply_overrides(recipe("release"), cfg)
+    assert {k: getattr(got, k) for k in want} == want
+    for bad, message in (("lr=abc", "--set lr=abc: not a float"), ("nope=1", "--set: unknown config key 'nope'")):
+        with pytest.raises(SystemExit, match=re.escape(message)):
+            finetune.overrides(finetune.parser().parse_args(["--data", "d", "--set", bad]))
 
 
 def test_training_normalises_as_detection_does(tmp_path):

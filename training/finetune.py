@@ -16,12 +16,11 @@ Expert flags (--batch, --crop, --amp, --tune, --set key=value, ...) replace the 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
 
-from pal4vst.learn.config import TrainConfig
+from pal4vst.learn.config import TrainConfig, parse_sets
 from pal4vst.options import OptionError, add_arguments, declaration, options_from
 from pal4vst.settings import ModelSource, TeachOptions
 
@@ -44,14 +43,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def overrides(args: argparse.Namespace) -> dict:
-    out = {k: getattr(args, k) for k in EXPERT if hasattr(args, k)}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
+    """The expert flags given and the ``--set`` values, typed as TrainConfig's fields."""
+    return {**{k: getattr(args, k) for k in EXPERT if hasattr(args, k)}, **parse_sets(args.set, TrainConfig())}
 
 
 def main(argv: list[str] | None = None):

@@ -147,14 +147,26 @@ def explicit_keys(args: argparse.Namespace, cfg: TrainConfig) -> set[str]:
 
 
 def _overrides(cfg: TrainConfig, args: argparse.Namespace) -> dict:
-    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    fields = {f.name for f in dataclasses.fields(cfg)}
     changes = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-    for item in args.set:
+    return {**changes, **parse_sets(args.set, cfg)}
+
+
+def parse_sets(items: list[str], cfg: TrainConfig) -> dict:
+    """``--set key=value`` items as values of ``cfg``'s fields: JSON for numbers, lists, objects
+    and booleans (a list becomes a tuple where the field is one), strings as given."""
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    changes = {}
+    for item in items:
         key, _, value = item.partition("=")
         if key not in fields:
             raise SystemExit(f"--set: unknown config key {key!r}")
         current = getattr(cfg, key)
-        changes[key] = json.loads(value) if not isinstance(current, str) else value
-        if isinstance(current, tuple):
-            changes[key] = tuple(changes[key])
+        if not isinstance(current, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise SystemExit(f"--set {key}={value}: not a {type(current).__name__} (write it as JSON: 0.5, true, "
+                                 "[1, 2], {\"key\": 1})") from None
+        changes[key] = tuple(value) if isinstance(current, tuple) and isinstance(value, list) else value
     return changes
