@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from pal4vst.learn.adapt import TUNES  # noqa: E402
 
-from memory import reset_peak, status  # noqa: E402
+from memory import in_fresh_process, reset_peak, status  # noqa: E402
 
 
 def cost_one(tune: str, batch: int, size: int, dtype: str, steps: int) -> dict:
@@ -64,7 +64,7 @@ def cost_one(tune: str, batch: int, size: int, dtype: str, steps: int) -> dict:
         return t
 
     def step(count_saved: bool) -> None:
-        ctx = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t) if count_saved else _null()
+        ctx = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t) if count_saved else nullcontext()
         with ctx, torch.autocast("cpu", dtype=amp, enabled=amp != torch.float32):
             main, aux = model(model.config.normalise(x), features=True)
             loss = seg_loss(main, aux, y, cfg)[0]
@@ -87,21 +87,11 @@ def cost_one(tune: str, batch: int, size: int, dtype: str, steps: int) -> dict:
             "activations_mib": saved[0] / 2**20, "dtype": str(amp).replace("torch.", ""), "batch": batch, "size": size}
 
 
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 def cost(args: argparse.Namespace) -> None:
     rows = []
     for tune in args.tunes:
-        out = subprocess.run([sys.executable, __file__, "cost-one", tune, "--batch", str(args.batch), "--size",
-                              str(args.size), "--dtype", args.dtype, "--steps", str(args.steps)],
-                             capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        rows.append(in_fresh_process(__file__, ["cost-one", tune, "--batch", str(args.batch), "--size", str(args.size),
+                                                "--dtype", args.dtype, "--steps", str(args.steps)]))
     r0 = rows[0]
     print(f"Swin-B + UPerNet + aux at {r0['size']}², batch {r0['batch']}, {r0['dtype']} autocast, AdamW, this CPU "
           f"({torch.get_num_threads()} threads); each variant in a fresh process")

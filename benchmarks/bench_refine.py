@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from pal4vst.settings import RefineOptions, RegionOptions, RepairOptions
 from pal4vst.testing import bright_checkpoint
 from pal4vst.zoom.refine import refine
 
-from memory import reset_peak, status
+from memory import in_fresh_process, reset_peak, status
 
 
 def make_image(size: int) -> np.ndarray:
@@ -127,9 +126,7 @@ def main() -> None:
     rows = []
     for k in args.candidates:
         for at_once in ([False, True] if args.all_at_once else [False]):
-            child = [a for a in sys.argv[1:]] + ["--one", str(k), str(int(at_once))]
-            out = subprocess.run([sys.executable, __file__, *child], capture_output=True, text=True, check=True)
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            rows.append(in_fresh_process(__file__, [*sys.argv[1:], "--one", str(k), str(int(at_once))]))
     r0 = rows[0]
     print(f"bright {args.preset} on {r0['device']}, {args.size}x{args.size}, 3 regions, {args.passes} pass(es), "
           f"detector batch {r0['batch']}; each row in a fresh process, the model loaded and warm before it")

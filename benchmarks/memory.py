@@ -4,6 +4,10 @@ benchmark measures one configuration per process, so that one run's peak is not 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 
 def status(key: str) -> int:
     """A ``/proc/self/status`` figure (``VmRSS``, ``VmHWM``) in bytes; 0 where there is none."""
@@ -25,3 +29,10 @@ def reset_peak() -> bool:
         return True
     except OSError:
         return False
+
+
+def in_fresh_process(script: str, argv: list[str]) -> dict:
+    """Run ``script`` with ``argv`` in a new Python process and return the JSON of its last line
+    of output: one configuration, its peak figures its own."""
+    out = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
