@@ -116,4 +116,4 @@ def test_candidates_are_one_job_of_consecutive_seeds(webui):
     made = generate(webui, [700, 800, 900], {"candidates": 2, "iterations": 1})
     for (used, info, _), own in zip(made, [700, 800, 900]):
         assert sorted(used) == [own, own + 2]  # crop k: one job of batch 2, seeds own + 2k + j
-        assert all(size == 2 for _, size in Img2Img.jobs)
+        assert Img2Img.jobs and all(size == 2 for _, size in Img2Img.jobs)

@@ -121,7 +121,7 @@ def test_detect_answers_regions_also_under_concurrency(forge):
     assert status == 200, body
     assert len(body["regions"]) == len(SQUARES)
     for reg in body["regions"]:
-        assert all(type(v) is int for v in reg["bbox"]) and reg["area"] > 0
+        assert len(reg["bbox"]) == 4 and all(type(v) is int for v in reg["bbox"]) and reg["area"] > 0
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: _call(f"{url}/pal4vst/v1/detect", payload), range(16)))
     assert len(answers) == 16 and [a[0] for a in answers] == [200] * 16
