@@ -122,29 +122,21 @@ GAIN_ROWS = [
 
 def gain(args: argparse.Namespace) -> None:
     from pal4vst.detect import Detector
-    from pal4vst.learn.config import RECIPES, TrainConfig
     from pal4vst.learn.data import discover
-    from pal4vst.learn.engine import train
     from pal4vst.learn.metrics import confusion
     from pal4vst.learn.teach import teach
     from pal4vst.model.checkpoint import load_checkpoint
     from pal4vst.settings import TeachOptions
-    from training.synthetic import write_dataset, write_example_set
+    from training.synthetic import teaching_scenario
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        old = write_dataset(tmp / "old", {"train": 300, "val": 40}, size=96, seed=0, kinds=("noise",))
-        new_test = write_dataset(tmp / "new", {"val": 40}, size=96, seed=7, kinds=("solid",))
-        examples = write_example_set(tmp / "examples", 10, size=96, seed=3, kinds=("solid",))
-        cfg = TrainConfig.from_dict({**RECIPES["scratch"], "data": str(old), "out": str(tmp / "base"), "preset": "tiny",
-                                     "iters": 500, "batch": 8, "crop": 64, "scale": 80, "amp": "none", "workers": 0,
-                                     "val_interval": 500, "ckpt_interval": 500, "device": "cpu"})
         t0 = time.perf_counter()
-        train(cfg)
-        base = tmp / "base" / "last.safetensors"
+        known = teaching_scenario(tmp, val=40)
+        base, old, new_test, examples = known["base"], known["old"], known["new"], known["examples"]
         print(f"base: the tiny preset (0.3 M weights), 500 steps on 300 images of the 'noise' kind "
-              f"({time.perf_counter() - t0:.0f} s); taught the 'solid' kind from 10 examples (3 held out), "
-              f"learning rate {args.lr:g} (the tiny model's; Swin-B's recipe uses 6e-05)")
+              f"(data and training {time.perf_counter() - t0:.0f} s); taught the 'solid' kind from 10 examples "
+              f"(3 held out), learning rate {args.lr:g} (the tiny model's; Swin-B's recipe uses 6e-05)")
 
         def iou(path, data):
             det = Detector(load_checkpoint(path), device="cpu", dtype="fp32")

@@ -178,22 +178,9 @@ def taught(tmp_path_factory):
     """A known-answer setup for teaching: a tiny base model that knows one artifact kind
     ("noise", learned here from 300 images in 500 steps), ten examples of a kind it has never
     seen ("solid": flat saturated patches), and unseen test images of both kinds."""
-    from pal4vst.learn.config import RECIPES, TrainConfig
-    from pal4vst.learn.engine import train
-    from training.synthetic import write_dataset, write_example_set
+    from training.synthetic import teaching_scenario
 
-    root = tmp_path_factory.mktemp("teach")
-    old = write_dataset(root / "old", {"train": 300, "val": 24}, size=96, seed=0, kinds=("noise",))
-    cfg = TrainConfig.from_dict({**RECIPES["scratch"], "data": str(old), "out": str(root / "base"), "preset": "tiny",
-                                 "iters": 500, "batch": 8, "crop": 64, "scale": 80, "amp": "none", "workers": 0,
-                                 "val_interval": 500, "ckpt_interval": 500, "device": "cpu"})
-    train(cfg)
-    return {
-        "base": root / "base" / "last.safetensors",
-        "old": old,
-        "new": write_dataset(root / "new", {"val": 24}, size=96, seed=7, kinds=("solid",)),
-        "examples": write_example_set(root / "examples", 10, size=96, seed=3, kinds=("solid",)),
-    }
+    return teaching_scenario(tmp_path_factory.mktemp("teach"), val=24)
 
 
 def artifact_iou(model, data) -> float:

@@ -31,18 +31,12 @@ def tile(title: str, arr: np.ndarray, h: int = 300, size: int | None = None, at:
 
 def save_row(tiles: list[Image.Image], dest: Path, quality: int, gap: int = 12) -> Image.Image:
     """The tiles in a row, ``gap`` px apart, fitted into 2000x400, saved as JPEG at ``dest``."""
-    out = Image.new("RGB", (sum(t.width for t in tiles) + gap * (len(tiles) - 1), tiles[0].height), "white")
-    x = 0
-    for t in tiles:
-        out.paste(t, (x, 0))
-        x += t.width + gap
-    out.thumbnail((2000, 400), Image.LANCZOS)
-    out.save(dest, quality=quality)
-    return out
+    return save_grid([tiles], dest, quality, gap, fit=(2000, 400))
 
 
-def save_grid(rows: list[list[Image.Image]], dest: Path, quality: int, gap: int = 12, width: int = 1600) -> Image.Image:
-    """Rows of tiles, ``gap`` px apart, fitted to ``width``, saved as JPEG at ``dest``."""
+def save_grid(rows: list[list[Image.Image]], dest: Path, quality: int, gap: int = 12,
+              fit: tuple[int, int] = (1600, 10_000)) -> Image.Image:
+    """Rows of tiles, ``gap`` px apart, fitted into ``fit`` (never enlarged), saved as JPEG at ``dest``."""
     widths = [sum(t.width for t in row) + gap * (len(row) - 1) for row in rows]
     heights = [max(t.height for t in row) for row in rows]
     out = Image.new("RGB", (max(widths), sum(heights) + gap * (len(rows) - 1)), "white")
@@ -53,6 +47,6 @@ def save_grid(rows: list[list[Image.Image]], dest: Path, quality: int, gap: int 
             out.paste(t, (x, y))
             x += t.width + gap
         y += h + gap
-    out.thumbnail((width, 10_000), Image.LANCZOS)
+    out.thumbnail(fit, Image.LANCZOS)
     out.save(dest, quality=quality)
     return out

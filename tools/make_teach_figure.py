@@ -23,26 +23,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pal4vst.detect import Detector  # noqa: E402
-from pal4vst.learn.config import RECIPES, TrainConfig  # noqa: E402
-from pal4vst.learn.engine import train  # noqa: E402
 from pal4vst.learn.teach import teach  # noqa: E402
 from pal4vst.model.checkpoint import load_checkpoint  # noqa: E402
 from pal4vst.render import mask_to_uint8  # noqa: E402
 from pal4vst.settings import TeachOptions  # noqa: E402
 from tools.figures import save_grid, tile  # noqa: E402
-from training.synthetic import write_dataset, write_example_set  # noqa: E402
+from training.synthetic import teaching_scenario  # noqa: E402
 
 
 def main() -> None:
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        old = write_dataset(tmp / "old", {"train": 300, "val": 4}, size=96, seed=0, kinds=("noise",))
-        train(TrainConfig.from_dict({**RECIPES["scratch"], "data": str(old), "out": str(tmp / "base"), "preset": "tiny",
-                                     "iters": 500, "batch": 8, "crop": 64, "scale": 80, "amp": "none", "workers": 0,
-                                     "val_interval": 500, "ckpt_interval": 500, "device": "cpu"}))
-        base = tmp / "base" / "last.safetensors"
-        examples = write_example_set(tmp / "examples", 10, size=96, seed=3, kinds=("solid",))
+        known = teaching_scenario(tmp, val=4)
+        base, old, examples = known["base"], known["old"], known["examples"]
         res = teach(base, examples, tmp / "taught.safetensors", TeachOptions(lr=3e-4), device="cpu")
         before = Detector(load_checkpoint(base), device="cpu", dtype="fp32")
         after = Detector(load_checkpoint(res.path), device="cpu", dtype="fp32")
@@ -65,7 +59,7 @@ def main() -> None:
                      tile("taught: still found", white(after(img).mask), 220, 15),
                      tile("its label", white(truth), 220, 15)])
         dest = ROOT / "docs" / "teach.jpg"
-        out = save_grid(rows, dest, quality=88, width=960)
+        out = save_grid(rows, dest, quality=88, fit=(960, 10_000))
         print(dest, out.size)
         print(res.summary())
 
