@@ -15,7 +15,6 @@ import torch
 from pal4vst.deps import check as check_requirements
 from pal4vst.settings import (CropOptions, DetectOptions, PasteOptions, RefineOptions, RegionOptions, RepairOptions,
                               SamplingOptions)
-from pal4vst.zoom.verify import candidate_seeds
 
 from . import host
 from .inputs import options, Output, outputs, widget, widgets
@@ -90,6 +89,8 @@ class ComfyInpainter:
         return out
 
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        from pal4vst.zoom.verify import candidate_seeds  # imports OpenCV: not at node registration
+
         seed = self.sampling.seed
         return self.candidates(images, masks, candidate_seeds(seed, 0, len(images), 1))[0]
 
