@@ -5,6 +5,8 @@ Imports the webui (``modules.*``): used only inside AUTOMATIC1111 / Forge.
 
 from __future__ import annotations
 
+import inspect
+import logging
 from copy import copy
 
 import numpy as np
@@ -12,7 +14,6 @@ from PIL import Image
 
 from pal4vst.render import mask_to_uint8
 from pal4vst.settings import SamplingOptions
-from pal4vst.zoom.verify import candidate_seeds
 
 from .args import PALArgs
 
@@ -21,6 +22,29 @@ from .args import PALArgs
 SAFE_SCRIPTS = {"dynamic_prompting", "dynamic_thresholding", "wildcards", "wildcard_encoder", "lora_block_weight",
                 "negpip", "soft_inpainting"}
 INNER_FLAG = "_pal4vst_inner"
+# The img2img fields without which a job would not be the fix; the others are left out on a webui
+# whose processing class lacks them (``scheduler`` came with A1111 1.9; Forge Classic has none).
+ESSENTIAL_FIELDS = frozenset({"init_images", "mask", "denoising_strength", "inpainting_fill", "prompt", "seed",
+                              "batch_size", "steps", "cfg_scale", "width", "height"})
+log = logging.getLogger("pal4vst")
+
+
+def host_kwargs(cls, wanted: dict) -> dict:
+    """The arguments of ``wanted`` that the webui's processing class ``cls`` takes, found from its
+    signature rather than from version names; an essential one it lacks is an error naming it."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # no signature to read: pass everything, as before
+        return dict(wanted)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return dict(wanted)
+    missing = sorted(ESSENTIAL_FIELDS & (set(wanted) - set(params)))
+    if missing:
+        raise RuntimeError(f"this webui's {cls.__name__} has no {', '.join(missing)}: the PAL4VST fix cannot run here")
+    dropped = sorted(set(wanted) - set(params))
+    if dropped:
+        log.debug("PAL4VST: this webui's %s has no %s; left out", cls.__name__, ", ".join(dropped))
+    return {k: v for k, v in wanted.items() if k in params}
 
 
 def _filtered_scripts(p):
@@ -49,7 +73,7 @@ class WebuiInpainter:
         from modules.processing import StableDiffusionProcessingImg2Img
 
         p, a, s = self.p, self.args, self.sampling
-        i2i = StableDiffusionProcessingImg2Img(
+        wanted = dict(
             init_images=[crop], mask=mask, mask_blur=a.mask_blur, inpainting_fill=1, inpaint_full_res=False,
             denoising_strength=s.denoise, resize_mode=0, inpainting_mask_invert=0,
             sd_model=getattr(p, "sd_model", None), outpath_samples=getattr(p, "outpath_samples", None),
@@ -60,6 +84,7 @@ class WebuiInpainter:
             width=a.work_size, height=a.work_size, do_not_save_samples=True, do_not_save_grid=True,
             override_settings={}, extra_generation_params={},
         )
+        i2i = StableDiffusionProcessingImg2Img(**host_kwargs(StableDiffusionProcessingImg2Img, wanted))
         i2i.scripts, i2i.script_args = _filtered_scripts(p)
         setattr(i2i, INNER_FLAG, True)
         return i2i
@@ -99,6 +124,8 @@ class WebuiInpainter:
         return out
 
     def __call__(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        from pal4vst.zoom.verify import candidate_seeds  # imports OpenCV: not when the extension loads
+
         seed = max(self.sampling.seed, 0)
         return self.candidates(images, masks, candidate_seeds(seed, 0, len(images), 1))[0]
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sys
 import types
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -117,3 +119,69 @@ def test_candidates_are_one_job_of_consecutive_seeds(webui):
     for (used, info, _), own in zip(made, [700, 800, 900]):
         assert sorted(used) == [own, own + 2]  # crop k: one job of batch 2, seeds own + 2k + j
         assert Img2Img.jobs and all(size == 2 for _, size in Img2Img.jobs)
+
+
+@dataclass
+class Img2ImgWithoutScheduler:
+    """StableDiffusionProcessingImg2Img as a webui before A1111 1.9 (and Forge Classic) declares it:
+    a dataclass of named fields, no ``scheduler`` among them, no ``**kwargs``."""
+
+    init_images: list = None
+    mask: Any = None
+    mask_blur: int = None
+    inpainting_fill: int = 0
+    inpaint_full_res: bool = True
+    denoising_strength: float = 0.75
+    resize_mode: int = 0
+    inpainting_mask_invert: int = 0
+    sd_model: object = None
+    outpath_samples: str = None
+    outpath_grids: str = None
+    prompt: str = ""
+    negative_prompt: str = ""
+    styles: list = None
+    seed: int = -1
+    subseed: int = -1
+    subseed_strength: float = 0
+    sampler_name: str = None
+    batch_size: int = 1
+    n_iter: int = 1
+    steps: int = 50
+    cfg_scale: float = 7.0
+    width: int = 512
+    height: int = 512
+    do_not_save_samples: bool = False
+    do_not_save_grid: bool = False
+    override_settings: dict = None
+    extra_generation_params: dict = None
+
+    def __post_init__(self):
+        self.crop = self.init_images[0]
+        Img2Img.jobs.append((self.seed, self.batch_size))
+
+    def close(self):
+        pass
+
+
+def test_the_fix_runs_on_a_webui_without_a_scheduler_field(webui, monkeypatch):
+    """Forge Classic answered every fix with ``__init__() got an unexpected keyword argument
+    'scheduler'``: the job now carries only the fields the host's class has."""
+    monkeypatch.setattr(sys.modules["modules.processing"], "StableDiffusionProcessingImg2Img", Img2ImgWithoutScheduler)
+    made = generate(webui, [1000, 2000, 3000], {})
+    assert len(made) == 3
+    for (used, info, image), own in zip(made, [1000, 2000, 3000]):
+        assert used and min(used) == own
+        assert info["PAL4VST regions kept"] == "1"
+        assert np.asarray(image)[(A[0] + A[2]) // 2, (A[1] + A[3]) // 2].max() <= 30  # A was repaired
+
+
+def test_a_webui_lacking_an_essential_field_is_named(webui, monkeypatch):
+    from pal4vst_extension.webui_inpaint import host_kwargs
+
+    @dataclass
+    class NoMask:
+        init_images: list = None
+
+    with pytest.raises(RuntimeError, match="has no mask"):
+        host_kwargs(NoMask, {"init_images": [], "mask": None, "scheduler": None})
+    assert host_kwargs(NoMask, {"init_images": [1], "scheduler": "x"}) == {"init_images": [1]}
