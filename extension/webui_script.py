@@ -7,6 +7,7 @@ UI code sticks to what gradio 3.41 (A1111 1.10) and gradio 4.40 (Forge) both acc
 
 from __future__ import annotations
 
+import inspect
 import logging
 from contextlib import contextmanager
 from pathlib import Path
@@ -162,13 +163,36 @@ class PAL4VSTScript(scripts.Script):
             pp.image = res.image
 
 
+def update_accepts(component: type, name: str) -> bool:
+    """Whether this gradio takes ``name`` in an update of ``component``. gradio 3 checks every
+    update against the component's own ``update()`` (A1111 1.10 and Forge Classic pass each
+    setting's component args through ``gr.update`` on every page load, so an argument that
+    ``update()`` lacks fails the whole page); gradio 4 has no ``update()`` and takes any
+    constructor argument."""
+    update = getattr(component, "update", None)
+    if update is None:
+        return True
+    params = inspect.signature(update).parameters
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def default_model_args() -> dict:
+    """The Settings dropdown of the default model: the models there are, and the value in force
+    among them (a name typed into config.json stays selectable on every gradio)."""
+    choices = services().model_choices()
+    if default_model() not in choices:
+        choices.append(default_model())
+    args = {"choices": choices}
+    if update_accepts(gr.Dropdown, "allow_custom_value"):
+        args["allow_custom_value"] = True
+    return args
+
+
 def on_ui_settings() -> None:
     device, dtype = declaration(DetectOptions, "device"), declaration(DetectOptions, "dtype")
     opts = [
         ("pal4vst_default_model", shared.OptionInfo(_DEFAULT_MODEL, "Default PAL4VST model (release name or file)",
-                                                     gr.Dropdown, lambda: {"choices": services().model_choices(),
-                                                                           "allow_custom_value": True},
-                                                     refresh=lambda: None)),
+                                                     gr.Dropdown, default_model_args, refresh=lambda: None)),
         ("pal4vst_models_dir", shared.OptionInfo("", "PAL4VST models folder (blank = models/pal4vst)")),
         ("pal4vst_device", shared.OptionInfo(device.default, "PAL4VST device", gr.Dropdown,
                                               {"choices": list(device.spec.choices)})),

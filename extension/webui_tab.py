@@ -13,6 +13,14 @@ from .tab_actions import (REPORT_COLUMNS, SET_COLUMNS, TEACH_COLUMNS, detect_ima
                           score_folder, teach_add, teach_run, teach_show)
 
 
+def _table(rows, columns: list[str]):
+    """Table rows as a value every gradio shows under ``columns``: gradio 3 numbers the headers
+    ("1 2 3 4") of a plain list that is empty; a DataFrame carries its column names."""
+    import pandas as pd  # gradio's own dependency
+
+    return pd.DataFrame([list(r) for r in rows], columns=columns)
+
+
 def _safe(fn):
     def run(*a):
         try:
@@ -67,7 +75,7 @@ def build_tab(services, model_dropdown):
             args = PALArgs.parse({"enabled": True, "model": m, "threshold": t, "denoise": dn, "work_size": int(ws),
                                   "prompt": pr, "candidates": int(k), "verify": v, "min_gain": g})
             _, fixed, repaired, text, rows = fix_image(services(), args, img, standalone_inpainter(args))
-            return fixed, repaired, text, rows
+            return fixed, repaired, text, _table(rows, REPORT_COLUMNS)
 
         fix_btn.click(_safe(do_fix), inputs=[model, image, threshold, denoise, work_size, prompt, candidates, verify,
                                              min_gain],
@@ -129,7 +137,8 @@ def _teach_tab(services, model, threshold) -> None:
                     set_name = build(gr, "set_name", ExampleOptions)
                     add_btn = gr.Button("Add to set")
                 teach_text = gr.Textbox(label="Teach", interactive=False, elem_id="pal4vst_teach_text")
-                sets = gr.Dataframe(headers=SET_COLUMNS, value=lambda: example_sets(services()), label="Example sets",
+                sets = gr.Dataframe(headers=SET_COLUMNS, value=lambda: _table(example_sets(services()), SET_COLUMNS),
+                                    label="Example sets",
                                     interactive=False, elem_id="pal4vst_teach_sets")
             with gr.Column():
                 ft_set = gr.Dropdown(label="Example set to learn from", elem_id="pal4vst_teach_set",
@@ -165,7 +174,7 @@ def _teach_tab(services, model, threshold) -> None:
             else:
                 corrected = mask_from_sketches(mask, *edits)
             text, rows = teach_add(services(), name, img, corrected)
-            return text, rows, gr.update(choices=[r[0] for r in rows], value=name.strip())
+            return text, _table(rows, SET_COLUMNS), gr.update(choices=[r[0] for r in rows], value=name.strip())
 
         add_btn.click(_safe(add), inputs=[set_name, image, pal_mask] + edit_outputs,
                       outputs=[teach_text, sets, ft_set])
@@ -182,7 +191,7 @@ def _teach_tab(services, model, threshold) -> None:
 
             summary, rows, _, new = teach_run(svc, m, s, options, on_step=on_step,
                                               should_stop=svc.stop_teaching.is_set, make_room=_make_room)
-            return summary, rows, gr.update(choices=svc.model_choices())
+            return summary, _table(rows, TEACH_COLUMNS), gr.update(choices=svc.model_choices())
 
         ft_btn.click(_safe(finetune), inputs=[model, ft_set, model_name, recipe, steps, lr, held_out, seed],
                      outputs=[ft_text, ft_rows, model])

@@ -55,9 +55,10 @@ def webui_stubs(request, tmp_path, monkeypatch):
 
     scripts = types.SimpleNamespace(Script=Script, AlwaysVisible=object())
 
-    class OptionInfo:
-        def __init__(self, default=None, label="", component=None, component_args=None, **_):
+    class OptionInfo:  # the webui's, as far as settings are built from it
+        def __init__(self, default=None, label="", component=None, component_args=None, refresh=None, **_):
             self.default, self.label, self.section = default, label, None
+            self.component, self.component_args, self.refresh = component, component_args, refresh
 
     added = {}
     opts = types.SimpleNamespace(add_option=lambda k, info: added.__setitem__(k, info))
@@ -132,3 +133,61 @@ def test_accordion_and_tab_build(webui_stubs):
     assert pages == [["Detect and fix", "Score a folder", "Teach"]]  # one row of tabs, Teach among them
     built = {name for name in PALArgs.names() if control(PALArgs, name)[1]["label"] in labelled}
     assert built == set(TAB_CONTROLS)  # what ui_config checks is what the tab builds
+
+
+def _component_args(info) -> dict:
+    return (info.component_args() if callable(info.component_args) else info.component_args) or {}
+
+
+def test_settings_survive_the_webuis_refresh(webui_stubs):
+    """What A1111 1.10 and Forge Classic do with every setting on every page load and on its
+    refresh button (modules/ui_settings.py ``create_setting_component``, ``get_value_for_setting``;
+    ui_common.py ``create_refresh_button``): build the component with its component args, then
+    send ``gr.update(value=..., **component args)`` through gradio's own update processing. On
+    gradio 3 an argument that the component's ``update()`` lacks failed every page load (500)."""
+    from gradio.blocks import postprocess_update_dict
+
+    import pal4vst_extension.webui_script  # noqa: F401  (registers the callbacks, as the webui's loader does)
+
+    registered, added, _ = webui_stubs
+    for fn in registered["settings"]:
+        fn()
+    settings = {key: info for key, info in added.items() if info.component is not None}
+    assert "pal4vst_default_model" in settings and len(settings) >= 3
+    sys.modules["modules.shared"].opts.pal4vst_default_model = "typed_by_hand.safetensors"  # not in the folder
+    with gr.Blocks():
+        for key, info in settings.items():
+            args = _component_args(info)
+            component = info.component(label=info.label, value=info.default, elem_id=f"setting_{key}", **args)
+            page_load = gr.update(value=info.default, **{k: v for k, v in args.items() if k != "precision"})
+            sent = postprocess_update_dict(component, page_load)
+            assert sent.get("choices"), key
+            refreshed = postprocess_update_dict(component, gr.update(**_component_args(info)))
+            assert refreshed.get("choices"), key
+    choices = [c[0] if isinstance(c, (tuple, list)) else c for c in settings["pal4vst_default_model"].component_args()
+               ["choices"]]
+    assert "typed_by_hand.safetensors" in choices  # a hand-typed default stays selectable on every gradio
+
+
+def _headers(shown) -> list:
+    return list(shown["headers"] if isinstance(shown, dict) else shown.headers)
+
+
+def test_tab_tables_keep_their_column_names(webui_stubs):
+    """gradio 3 numbers the headers ("1 2 3 4") of a table whose value is an empty list: the
+    Teach page's example sets (none yet) came up so in Forge Classic."""
+    import pal4vst_extension.webui_script  # noqa: F401
+
+    registered, _, _ = webui_stubs
+    from pal4vst_extension.tab_actions import REPORT_COLUMNS, SET_COLUMNS
+
+    (tab, _, _), = registered["tabs"][0]()
+    tables = {c.label: c for c in _blocks(tab) if isinstance(c, gr.Dataframe)}
+    assert len(tables) == 3
+    sets = tables["Example sets"]
+    load = sets.load_event_to_attach[0]  # the value the page asks for when it loads
+    assert _headers(sets.postprocess(load())) == SET_COLUMNS
+    from pal4vst_extension.webui_tab import _table  # what the buttons answer the tables with
+
+    report = next(t for label, t in tables.items() if label.startswith("Each region"))
+    assert _headers(report.postprocess(_table([], REPORT_COLUMNS))) == REPORT_COLUMNS
