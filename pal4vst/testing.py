@@ -8,6 +8,7 @@ weights, or weights crafted so that the artifacts are exactly the image's bright
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -73,9 +74,16 @@ def mark_bright(model: PALSegmenter, scale: float = 20.0) -> PALSegmenter:
     return model.eval()
 
 
-def bright_checkpoint(path: str | Path, preset: str = "tiny") -> Path:
-    """Write a :func:`mark_bright` model of ``preset`` (``.safetensors``: ours, else MMSeg's layout)."""
-    return _write(mark_bright(build_model(preset)), Path(path), f"bright-{preset}")
+def bright_checkpoint(path: str | Path, preset: str = "tiny", grey: float | None = None) -> Path:
+    """Write a :func:`mark_bright` model of ``preset`` (``.safetensors``: ours, else MMSeg's layout);
+    ``grey``: the brightness (0..255) above which a patch is marked, in place of the normalisation's
+    mean (the file records it as its mean, so a detector reads it back; ``.safetensors`` only)."""
+    model = mark_bright(build_model(preset))
+    if grey is not None:
+        if Path(path).suffix != ".safetensors":
+            raise ValueError("grey is recorded in .safetensors files only")
+        model.config = dataclasses.replace(model.config, mean=(float(grey),) * 3)
+    return _write(model, Path(path), f"bright-{preset}")
 
 
 def _write(model: PALSegmenter, path: Path, name: str) -> Path:

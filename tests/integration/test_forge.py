@@ -1,12 +1,18 @@
-"""A real Stable Diffusion WebUI Forge with this extension: routes answer regions as JSON (also
-under concurrent requests), bad script args are refused before generation, and with a full-size
-SD1.5 checkpoint the AlwaysOn auto-fix and /refine run through Forge's own img2img.
+"""Real webuis with this extension, one of each gradio line: Stable Diffusion WebUI Forge
+(gradio 4.40, pydantic 2) and Forge Classic (gradio 3.41.2, pydantic 1.10, fastapi 0.94: the A1111
+1.x machinery). Routes answer regions as JSON (also under concurrent requests), bad script args are
+refused before generation, the page loads in a browser without an error from the host, and with a
+full-size SD1.5 checkpoint the AlwaysOn auto-fix and /refine run through the webui's own img2img.
 
-Skipped unless ``FORGE_DIR`` names a Forge checkout whose requirements are installed in
-``FORGE_PYTHON`` (``../shared/tools/forge_env.sh`` sets both up). The SD tests also need
+Each host is skipped unless its checkout is named: ``FORGE_DIR`` with ``FORGE_PYTHON``
+(``../shared/tools/forge_env.sh``), ``CLASSIC_DIR`` with ``CLASSIC_PYTHON``
+(``../shared/tools/forge_classic_env.sh``; the tree must not lie under a folder whose name starts
+with ".", or gradio 3.41 refuses the webui's own scripts). The SD tests also need
 ``PAL4VST_TEST_SD15``: an SD1.5 checkpoint (``../shared/tools/make_random_sd15.py`` writes one of
-random weights). Forge starts on 127.0.0.1 with a temporary ``--data-dir`` holding this extension,
-the crafted "bright" PAL4VST model and the checkpoint; Forge's own folders are left untouched.
+random weights); the browser test needs Chromium (``PAL4VST_CHROMIUM``, default ``chromium``) and
+leaves its screenshots in ``PAL4VST_SCREENSHOTS`` when set. Each webui starts on 127.0.0.1 with a
+temporary ``--data-dir`` holding this extension, the crafted "bright" PAL4VST model and the
+checkpoint; the webui's own folders are left untouched.
 """
 
 from __future__ import annotations
@@ -15,8 +21,11 @@ import base64
 import io
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -30,9 +39,11 @@ from PIL import Image
 from conftest import FAR_B, FAR_WIDTH, ROOT, SQUARES, load_extension, squares_image, two_squares
 from pal4vst.testing import bright_checkpoint
 
-FORGE = os.environ.get("FORGE_DIR")
+HOSTS = {name: (os.environ[d], os.environ.get(py, "python"))
+         for name, d, py in (("forge", "FORGE_DIR", "FORGE_PYTHON"), ("classic", "CLASSIC_DIR", "CLASSIC_PYTHON"))
+         if os.environ.get(d)}
 SD15 = os.environ.get("PAL4VST_TEST_SD15")
-pytestmark = pytest.mark.skipif(not FORGE, reason="set FORGE_DIR (and FORGE_PYTHON) to a Forge checkout to run")
+pytestmark = pytest.mark.skipif(not HOSTS, reason="set FORGE_DIR / CLASSIC_DIR (and their Pythons) to run")
 needs_sd = pytest.mark.skipif(not SD15, reason="set PAL4VST_TEST_SD15 to an SD1.5 checkpoint to run")
 
 
@@ -66,22 +77,22 @@ def _image(b64: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB"))
 
 
-def start_forge(data: Path, api: bool = True):
-    """Forge on a free loopback port with ``data`` as its --data-dir; yields (url, log path)."""
+def start_forge(data: Path, host: str = "forge"):
+    """The webui ``host`` on a free loopback port with ``data`` as its --data-dir; yields (url, log path)."""
     port = _free_port()
-    python = os.environ.get("FORGE_PYTHON", "python")
+    home, python = HOSTS[host]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     log_path = data / "forge.log"
     log = log_path.open("w")
     proc = subprocess.Popen([python, "launch.py", "--skip-prepare-environment", "--skip-install",
                              "--skip-python-version-check", "--always-cpu", "--no-download-sd-model",
                              "--server-name", "127.0.0.1", "--port", str(port), "--api", "--data-dir", str(data)],
-                            cwd=FORGE, env=env, stdout=log, stderr=subprocess.STDOUT)
+                            cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(360):  # the extension's routes exist once on_app_started has run
             if proc.poll() is not None:
-                pytest.fail(f"Forge exited: {log_path.read_text()[-3000:]}")
+                pytest.fail(f"{host} exited: {log_path.read_text()[-3000:]}")
             try:
                 if _call(f"{url}/pal4vst/v1/models", timeout=5)[0] == 200:
                     break
@@ -89,7 +100,7 @@ def start_forge(data: Path, api: bool = True):
                 pass
             time.sleep(0.5)
         else:
-            pytest.fail(f"Forge did not answer in 180 s: {log_path.read_text()[-3000:]}")
+            pytest.fail(f"{host} did not answer in 180 s: {log_path.read_text()[-3000:]}")
         yield url, log_path
     finally:
         proc.terminate()
@@ -102,16 +113,19 @@ def data_dir(base: Path) -> Path:
     (base / "extensions").mkdir(parents=True)
     (base / "extensions" / "pal4vst").symlink_to(ROOT, target_is_directory=True)
     bright_checkpoint(base / "models" / "pal4vst" / "bright.safetensors")
+    # marks only the brightest patches of the random SD1.5's noise (~20 % of it), so that a fix
+    # has pixels outside its regions to leave alone
+    bright_checkpoint(base / "models" / "pal4vst" / "brighter.safetensors", grey=145)
     return base
 
 
-@pytest.fixture(scope="module")
-def forge(tmp_path_factory):
-    data = data_dir(tmp_path_factory.mktemp("forge") / "data")
+@pytest.fixture(scope="module", params=sorted(HOSTS))
+def forge(request, tmp_path_factory):
+    data = data_dir(tmp_path_factory.mktemp(request.param) / "data")
     if SD15:
         (data / "models" / "Stable-diffusion").mkdir(parents=True)
         (data / "models" / "Stable-diffusion" / Path(SD15).name).symlink_to(SD15)
-    yield from start_forge(data)
+    yield from start_forge(data, request.param)
 
 
 def test_detect_answers_regions_also_under_concurrency(forge):
@@ -146,6 +160,41 @@ def test_bad_script_args_are_refused_before_generation(forge):
     assert status == 422 and "denoise must be between" in json.dumps(body)
 
 
+def browse(url: str, screenshot: Path, height: int = 1800) -> str:
+    """``url`` in headless Chromium after its scripts ran: the screenshot written to ``screenshot``;
+    returns the page's DOM as the scripts left it."""
+    exe = shutil.which(os.environ.get("PAL4VST_CHROMIUM", "chromium"))
+    if not exe:
+        pytest.skip("no Chromium for the browser check (set PAL4VST_CHROMIUM)")
+    with tempfile.TemporaryDirectory() as profile:
+        base = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                f"--user-data-dir={profile}", f"--window-size=1400,{height}", "--virtual-time-budget=30000"]
+        subprocess.run([*base, f"--screenshot={screenshot}", url], capture_output=True, timeout=300, check=True)
+        return subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=300,
+                              check=True).stdout
+
+
+ERROR_BADGE = re.compile(r'class="error[^"]*">\s*Error\s*<')  # gradio's red badge on a component whose update failed
+
+
+def test_the_page_loads_without_an_error_from_the_host(forge, request, tmp_path):
+    """A user's first look: the webui's page in a browser. With the extension installed, gradio 3
+    webuis answered the page's settings refresh with 500 and put red "Error" badges on the
+    checkpoint, VAE and clip-skip quick settings (and every Settings control)."""
+    url, log_path = forge
+    host = request.node.callspec.params["forge"]
+    before = log_path.stat().st_size
+    folder = Path(os.environ.get("PAL4VST_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    dom = browse(url, folder / f"{host}_page.png")
+    assert "PAL4VST: fix artifacts" in dom  # the page's scripts ran and built the UI
+    assert "Stable Diffusion checkpoint" in dom
+    assert not ERROR_BADGE.search(dom), ERROR_BADGE.findall(dom)
+    during = log_path.read_bytes()[before:].decode(errors="replace")
+    assert "Traceback" not in during, during[-3000:]
+
+
 def test_extension_tab_and_script_are_listed(forge):
     url, log_path = forge
     status, scripts = _call(f"{url}/sdapi/v1/scripts")
@@ -170,6 +219,40 @@ def test_alwayson_autofix_runs_in_txt2img(forge, candidates):
     assert ("PAL4VST candidates: 2" in info) == (candidates == 2)
     assert _image(body["images"][0]).shape == (256, 256, 3)
     print(info)
+
+
+@needs_sd
+def test_alwayson_fix_changes_pixels_only_inside_the_repaired_mask(forge):
+    """The same txt2img (same seed) without and with the AlwaysOn fix: every pixel the fix changed
+    lies in the detector's mask of the unfixed image grown by ``grow`` (nothing else may change),
+    and an image whose repaint was reverted comes back bit-identical. The "brighter" detector marks
+    a part of the image, not all of it."""
+    import cv2
+
+    from pal4vst.masks import fill_holes
+
+    url, _ = forge
+    base = {"prompt": "a photo of a cat", "steps": 1, "width": 256, "height": 256, "seed": 11, "sampler_name": "Euler"}
+    args = {"model": "brighter.safetensors", "work_size": 256, "max_regions": 1, "steps": 1, "denoise": 0.75,
+            "iterations": 1, "seed": 5}
+    status, plain = _call(f"{url}/sdapi/v1/txt2img", base)
+    assert status == 200, plain
+    status, fixed = _call(f"{url}/sdapi/v1/txt2img", {**base, "alwayson_scripts": {"PAL4VST": {"args": [True, args]}}})
+    assert status == 200, fixed
+    before, after = _image(plain["images"][0]), _image(fixed["images"][0])
+    info = json.loads(fixed["info"])["infotexts"][0]
+    assert _infotext_value(info, "PAL4VST regions judged") == "1", info
+    status, det = _call(f"{url}/pal4vst/v1/detect", {"image": plain["images"][0], "model": "brighter.safetensors"})
+    assert status == 200 and det["regions"], det
+    grow = load_extension().args.PALArgs().grow
+    reach = np.ones((2 * grow + 5, 2 * grow + 5), np.uint8)  # a square: covers any grow of up to grow + 2 px
+    allowed = fill_holes(cv2.dilate((_image(det["mask"])[..., 0] > 0).astype(np.uint8), reach) > 0)
+    assert 0 < allowed.mean() < 0.8, allowed.mean()  # pixels outside the mask to check
+    changed = (after != before).any(-1)
+    assert not (changed & ~allowed).any(), int((changed & ~allowed).sum())
+    kept = int(_infotext_value(info, "PAL4VST regions kept"))
+    assert changed.any() == bool(kept), (kept, int(changed.sum()))
+    print(f"kept {kept}, changed {int(changed.sum())} px, allowed {int(allowed.sum())} px")
 
 
 def _infotext_value(info: str, key: str) -> str:
@@ -237,7 +320,8 @@ def test_refine_with_two_candidates_reports_and_reverts(forge):
         print(extra, [(round(r["score_before"], 3), r["scores"], r["accepted"]) for r in report])
 
 
-def test_an_older_ui_config_does_not_override_the_declarations(tmp_path):
+@pytest.mark.parametrize("host", sorted(HOSTS))
+def test_an_older_ui_config_does_not_override_the_declarations(tmp_path, host):
     """Forge started with the ui-config.json an older version left (grow -64..128, minimum area
     64, the model dropdowns saved on "unified") and Settings -> Default model set to another
     model: the controls come up with the declared ranges and defaults and the set model."""
@@ -253,7 +337,7 @@ def test_an_older_ui_config_does_not_override_the_declarations(tmp_path):
         "pal4vst_tab/Model/value": "unified", f"{cfg}/Denoising strength/value": 0.35,
     }))
     (data / "config.json").write_text(json.dumps({"pal4vst_default_model": "bright.safetensors"}))
-    for url, log_path in start_forge(data):
+    for url, log_path in start_forge(data, host):
         status, config = _call(f"{url}/config")
         assert status == 200
     props = [c.get("props", {}) for c in config["components"]]
