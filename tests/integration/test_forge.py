@@ -178,6 +178,7 @@ def browse(url: str, screenshot: Path, height: int = 1800) -> str:
 ERROR_BADGE = re.compile(r'class="error[^"]*">\s*Error\s*<')  # gradio's red badge on a component whose update failed
 
 
+@needs_sd  # without a checkpoint Forge Classic's own page load raises "No checkpoints found"
 def test_the_page_loads_without_an_error_from_the_host(forge, request, tmp_path):
     """A user's first look: the webui's page in a browser. With the extension installed, gradio 3
     webuis answered the page's settings refresh with 500 and put red "Error" badges on the
@@ -189,7 +190,7 @@ def test_the_page_loads_without_an_error_from_the_host(forge, request, tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     dom = browse(url, folder / f"{host}_page.png")
     assert "PAL4VST: fix artifacts" in dom  # the page's scripts ran and built the UI
-    assert "Stable Diffusion checkpoint" in dom
+    assert "Clip skip" in dom  # a quick setting the webui refreshes on load (it carried a badge)
     assert not ERROR_BADGE.search(dom), ERROR_BADGE.findall(dom)
     during = log_path.read_bytes()[before:].decode(errors="replace")
     assert "Traceback" not in during, during[-3000:]
