@@ -179,7 +179,12 @@ def update_accepts(component: type, name: str) -> bool:
 def default_model_args() -> dict:
     """The Settings dropdown of the default model: the models there are, and the value in force
     among them (a name typed into config.json stays selectable on every gradio)."""
-    choices = services().model_choices()
+    try:
+        choices = services().model_choices()
+    except Exception as e:  # noqa: BLE001 - the webui calls this on every page load: never fail its page
+        log.error("PAL4VST: the models could not be listed (%s: %s); check Settings -> PAL4VST -> models folder",
+                  type(e).__name__, e)
+        choices = []
     if default_model() not in choices:
         choices.append(default_model())
     args = {"choices": choices}

@@ -191,3 +191,17 @@ def test_tab_tables_keep_their_column_names(webui_stubs):
 
     report = next(t for label, t in tables.items() if label.startswith("Each region"))
     assert _headers(report.postprocess(_table([], REPORT_COLUMNS))) == REPORT_COLUMNS
+
+
+def test_a_models_folder_that_cannot_be_listed_does_not_fail_the_settings(webui_stubs, monkeypatch, caplog):
+    """The webui asks for the setting's choices on every page load: a failure there is PAL4VST's
+    one log line, not a 500 for the host's page."""
+    import pal4vst_extension.webui_script as script
+
+    def broken():
+        raise PermissionError("models/pal4vst: permission denied")
+
+    monkeypatch.setattr(script, "services", lambda: types.SimpleNamespace(model_choices=broken))
+    args = script.default_model_args()
+    assert args["choices"] == [script.default_model()]
+    assert "could not be listed" in caplog.text
