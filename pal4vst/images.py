@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Union
 
@@ -96,14 +97,30 @@ def array_to_rgb_uint8(arr: np.ndarray) -> np.ndarray:
     raise ImageError(f"unsupported image dtype {arr.dtype}")
 
 
-def list_images(inputs: list[str | Path], *, recursive: bool = True) -> tuple[list[Path], list[Path]]:
-    """Expand files and folders into image files (sorted); also return the non-image files skipped."""
+def left_out(folder: Path, exclude: Iterable[str | Path]) -> Callable[[Path], bool]:
+    """Whether a file found in ``folder`` is one of ``exclude`` or lies under one of them: what a
+    command wrote (its output folder, parts, thumbnails), so that its next run does not take it
+    as input. An excluded folder that is ``folder`` itself, or holds it, leaves nothing out."""
+    roots = {Path(e).resolve() for e in exclude}
+    base = folder.resolve()
+    roots = {r for r in roots if r != base and r not in base.parents}
+    if not roots:
+        return lambda f: False
+    return lambda f: (r := f.resolve()) in roots or any(parent in roots for parent in r.parents)
+
+
+def list_images(inputs: list[str | Path], *, recursive: bool = True,
+                exclude: Iterable[str | Path] = ()) -> tuple[list[Path], list[Path]]:
+    """Expand files and folders into image files (sorted); also return the non-image files skipped.
+    Files found in folders that are or lie under ``exclude`` are left out (:func:`left_out`);
+    a file named as an input is always kept."""
     images: list[Path] = []
     skipped: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files = sorted(f for f in (p.rglob("*") if recursive else p.iterdir()) if f.is_file())
+            outside = left_out(p, exclude)
+            files = sorted(f for f in (p.rglob("*") if recursive else p.iterdir()) if f.is_file() and not outside(f))
             for f in files:
                 (images if f.suffix.lower() in IMAGE_SUFFIXES else skipped).append(f)
         else:

@@ -195,3 +195,6 @@ class ScoreOptions:
     workers: int = option(2, "decoding processes per rank", min=0, max=64)
     chunk: int = option(256, "results written per chunk (a kill loses at most this many)", min=1, max=1_000_000)
     retry_failed: bool = option(False, "try files that failed before again")
+    rescore: bool = option(False, "redo the results an earlier run into the same --out made with other settings "
+                           "(another model file, threshold, mode, precision or input size); without it such a "
+                           "resume is refused")

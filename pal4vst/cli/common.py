@@ -78,13 +78,32 @@ class SetupError(Exception):
     message says what to do."""
 
 
-def input_images(inputs: list[str]) -> tuple[list[Path], list[Path]]:
-    """Image files of the inputs (folders searched recursively) and the inputs that do not exist;
-    non-image files skipped are said."""
+RESULTS = "results.jsonl"
+
+
+def earlier_outputs(out: Path) -> list[Path]:
+    """What an earlier run wrote into ``out``: the folder itself (left out where it lies inside an
+    input folder) and every output its ``results.jsonl`` names (where ``out`` is the input folder)."""
+    named: list[Path] = []
+    try:
+        with (out / RESULTS).open() as f:
+            for line in f:
+                try:
+                    named += [Path(p) for p in json.loads(line).get("outputs", [])]
+                except (ValueError, AttributeError):
+                    continue
+    except OSError:
+        pass
+    return [out, *named]
+
+
+def input_images(inputs: list[str], exclude: list[Path] | tuple = ()) -> tuple[list[Path], list[Path]]:
+    """Image files of the inputs (folders searched recursively, leaving out ``exclude``) and the
+    inputs that do not exist; non-image files skipped are said."""
     from ..images import list_images
 
     missing = [Path(i) for i in inputs if not Path(i).exists()]
-    images, skipped = list_images([i for i in inputs if Path(i).exists()])
+    images, skipped = list_images([i for i in inputs if Path(i).exists()], exclude=exclude)
     for s in skipped:
         print(f"warning: skipping {s}: not an image file", file=sys.stderr)
     return images, missing
@@ -117,7 +136,7 @@ def each_image(args: argparse.Namespace, command: str, outputs: tuple[str, ...],
     appear with the first image done. A failing image is reported on one line and the rest are
     done; the exit status is then 1. Nothing is ever written over an input.
     """
-    images, missing = input_images(args.inputs)
+    images, missing = input_images(args.inputs, exclude=earlier_outputs(args.out))
     failures = Failures(args.debug)
     for path in missing:
         failures.add(path, FileNotFoundError(f"{path}: no such file or folder"))
@@ -139,9 +158,10 @@ def each_image(args: argparse.Namespace, command: str, outputs: tuple[str, ...],
                 failures.add(path, e)
                 continue
             record = {"input": str(path), **record, "model": str(args.model),
+                      "outputs": [str(out / f"{stem}_{k}") for k in outputs],
                       "seconds": round(time.perf_counter() - t0, 3)}
             if jsonl is None:
-                jsonl = (out / "results.jsonl").open("w")
+                jsonl = (out / RESULTS).open("w")
             jsonl.write(json.dumps(record) + "\n")
             jsonl.flush()
     finally:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import EXIT_INPUT_FAILED, add_model_args, make_detector
+from .common import EXIT_INPUT_FAILED, SetupError, add_model_args, make_detector
 
 
 def add_parser(sub) -> None:
@@ -27,13 +27,16 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..distributed import World
     from ..options import options_from
-    from ..scoring.batch import ScoreJob, score_job
+    from ..scoring.batch import ResumeError, ScoreJob, score_job
     from ..scoring.sources import enumerate_sources
     from ..settings import ScoreOptions
 
     world = World.from_env()
     options = options_from(args, ScoreOptions)
-    items, problems = enumerate_sources(args.inputs)  # before the model loads: no images, no run
+    from ..scoring.batch import written_by
+
+    # before the model loads: no images, no run; what scoring writes is never its input
+    items, problems = enumerate_sources(args.inputs, exclude=written_by(args.out, args.html))
     if world.rank == 0:
         for line in problems:
             print(f"error: {line}", file=sys.stderr)
@@ -48,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
             args.device = f"cuda:{world.local_rank}"
     job = ScoreJob(args.inputs, args.out, make_detector(args), options, world, items=items,
                    thumbnails=args.html_max if args.html else 0)
-    summary = score_job(job)
+    try:
+        summary = score_job(job)
+    except ResumeError as e:
+        raise SetupError(str(e)) from None
     if world.rank != 0:
         return 0
     for _, path, par in summary.best:

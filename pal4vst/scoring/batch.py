@@ -7,6 +7,12 @@ goes to rank i mod world). Each rank appends its results to
 a torn last line is ignored), and rank 0 merges every part into the ranking at the end. A rerun
 skips items whose key and signature (size + mtime) are already in a part, so a killed run loses
 at most the chunk each rank was writing.
+
+Every result records what produced it (:func:`producer`: the model file's sha256, input size,
+threshold, mode, precision), as a short key ``by``; ``settings.json`` in the parts folder maps each
+key to its settings, and the ranking's ``<name>.settings.json`` says which made it. A resume under
+other settings is refused with the difference named (:class:`ResumeError`) unless asked to
+re-score; the ranking never mixes results of different settings.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from ..detect import Detector, resize_input
 from ..distributed import World
 from ..files import atomic_write
 from ..images import ImageError
+from ..model.checkpoint import file_sha256
 from ..settings import ScoreOptions
 from .ranking import Scored, write_ranking
 from .report import BestThumbnails, Card, thumbnail, thumbnail_path
@@ -39,6 +46,76 @@ log = logging.getLogger("pal4vst")
 
 def parts_dir(out: Path) -> Path:
     return out.with_name(out.name + ".parts")
+
+
+class ResumeError(ValueError):
+    """An earlier run into the same output made its results with other settings."""
+
+
+def producer(detector: Detector) -> dict:
+    """What a PAR depends on besides the image: the model file (sha256; its name for reading),
+    the network's input size, threshold, mode (and tile overlap when tiled) and precision."""
+    source, o = Path(detector.loaded.source), detector.options
+    settings = {"model_sha256": file_sha256(source) if source.is_file() else str(source), "model": source.name,
+                "input_size": detector.size, "threshold": o.threshold, "mode": o.mode,
+                "precision": str(detector.dtype).replace("torch.", "")}
+    if o.mode == "tiled":
+        settings["tile_overlap"] = detector.tile_overlap
+    return settings
+
+
+def producer_key(settings: dict) -> str:
+    """A short key of :func:`producer`'s settings (the model's file name left out: a renamed file
+    gives the same results)."""
+    import hashlib
+
+    same = {k: v for k, v in settings.items() if k != "model"}
+    return hashlib.sha256(json.dumps(same, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _settings_file(folder: Path) -> Path:
+    return folder / "settings.json"
+
+
+def _known_settings(folder: Path) -> dict[str, dict]:
+    try:
+        known = json.loads(_settings_file(folder).read_text())
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def describe_difference(old: dict | None, new: dict) -> str:
+    """``threshold 0.5 -> 0.9, model a.pth (sha256 1234abcd) -> b.pth (sha256 5678ef90)``."""
+    if not old:
+        return "settings that an earlier version did not record"
+    diffs = []
+    for k in sorted(set(old) | set(new)):
+        if k in ("model", "model_sha256"):
+            continue
+        if old.get(k) != new.get(k):
+            diffs.append(f"{k.replace('_', ' ')} {old.get(k)} -> {new.get(k)}")
+    if old.get("model_sha256") != new.get("model_sha256"):
+        diffs.insert(0, f"model {old.get('model')} (sha256 {str(old.get('model_sha256'))[:8]}) -> "
+                        f"{new.get('model')} (sha256 {str(new.get('model_sha256'))[:8]})")
+    return ", ".join(diffs) or "other settings"
+
+
+def check_resume(done: dict[str, dict], items: list, known: dict[str, dict], by: str, settings: dict,
+                 out: Path, rescore: bool) -> None:
+    """Refuse (:class:`ResumeError`) when results of this job's items were made with settings
+    other than ``settings``, unless ``rescore``."""
+    keys = {it.key for it in items}
+    foreign: dict[str, int] = {}
+    for key, rec in done.items():
+        if key in keys and rec.get("by") != by:
+            foreign[rec.get("by", "")] = foreign.get(rec.get("by", ""), 0) + 1
+    if not foreign or rescore:
+        return
+    other, count = max(foreign.items(), key=lambda kv: kv[1])
+    raise ResumeError(f"{out}: {sum(foreign.values())} image(s) were scored by an earlier run with "
+                      f"{describe_difference(known.get(other), settings)}; PARs compare only under one model and "
+                      "threshold, so they are not mixed. Re-score them with --rescore, or choose another --out")
 
 
 def read_parts(folder: Path) -> dict[str, dict]:
@@ -168,32 +245,53 @@ def score_job(job: ScoreJob) -> ScoreSummary:
             for msg in warnings:
                 log.warning("%s", msg)
     folder = parts_dir(job.out)
-    folder.mkdir(parents=True, exist_ok=True)
+    settings = producer(job.detector)
+    by = producer_key(settings)
     done = read_parts(folder)
+    known = _known_settings(folder)
+    check_resume(done, items, known, by, settings, job.out, job.options.rescore)
+    folder.mkdir(parents=True, exist_ok=True)
+    if w.rank == 0 and known.get(by) != settings:
+        atomic_write(_settings_file(folder),
+                     lambda tmp: tmp.write_text(json.dumps({**known, by: settings}, indent=1)))
     mine = [(i, it) for i, it in enumerate(items) if i % w.size == w.rank]
-    todo = [(i, it) for i, it in mine if not _is_done(done.get(it.key), it, job.options.retry_failed)]
+    todo = [(i, it) for i, it in mine if not _is_done(done.get(it.key), it, by, job.options.retry_failed)]
     part = folder / f"part-{w.rank:05d}-of-{w.size:05d}.jsonl"
     t0 = time.perf_counter()
-    n = _score(job, todo, part, BestThumbnails(thumbs_dir(job.out), job.thumbnails))
+    n = _score(job, todo, part, BestThumbnails(thumbs_dir(job.out), job.thumbnails), by)
     seconds = time.perf_counter() - t0
     w.barrier()
     summary = ScoreSummary(w.rank, n, len(mine) - len(todo), round(seconds, 3),
                            round(n / seconds, 2) if seconds > 0 and n else 0.0)
     if w.rank == 0:
-        summary = dataclasses.replace(summary, **merge(items, folder, job.out))
+        summary = dataclasses.replace(summary, **merge(items, folder, job.out, by))
+        atomic_write(settings_path(job.out), lambda tmp: tmp.write_text(json.dumps(
+            {"by": by, **settings, "ranked": summary.ranked}, indent=1)))
     w.barrier()
     w.close()
     return summary
 
 
-def _is_done(rec: dict | None, item: Item, retry_failed: bool) -> bool:
-    if rec is None or rec.get("sig") != item.sig:
+def written_by(out: Path, html: Path | None = None) -> list[Path]:
+    """What a scoring job into ``out`` writes (parts and thumbnails, the histogram, the record of
+    its settings, the contact sheet): left out of the inputs of the next run."""
+    return [parts_dir(out), out.with_suffix(".par_hist.png"), settings_path(out)] + ([html] if html else [])
+
+
+def settings_path(out: Path) -> Path:
+    """The ranking's record of what produced it: ``ranking.settings.json`` beside ``ranking.csv``."""
+    return out.with_suffix(".settings.json")
+
+
+def _is_done(rec: dict | None, item: Item, by: str, retry_failed: bool) -> bool:
+    if rec is None or rec.get("sig") != item.sig or rec.get("by") != by:
         return False
     return rec.get("status") == "ok" or not retry_failed
 
 
-def _score(job: ScoreJob, todo: list[tuple[int, Item]], part: Path, thumbs: BestThumbnails) -> int:
-    """Score ``todo`` (``(index in the job, item)``) into ``part``; offer each overlay to ``thumbs``."""
+def _score(job: ScoreJob, todo: list[tuple[int, Item]], part: Path, thumbs: BestThumbnails, by: str) -> int:
+    """Score ``todo`` (``(index in the job, item)``) into ``part``, each result marked with the
+    settings key ``by``; offer each overlay to ``thumbs``."""
     from tqdm import tqdm
 
     if not todo:
@@ -218,12 +316,12 @@ def _score(job: ScoreJob, todo: list[tuple[int, Item]], part: Path, thumbs: Best
                     order, it = todo[i]
                     if err:
                         rec = {"path": it.key, "sig": it.sig, "par": None, "width": None, "height": None,
-                               "regions": None, "status": f"failed: {err}", "decode_s": round(secs, 4)}
+                               "regions": None, "status": f"failed: {err}", "decode_s": round(secs, 4), "by": by}
                     else:
                         g, d = by_index[i]
                         rec = {"path": it.key, "sig": it.sig, "par": d.par, "width": w_, "height": h,
-                               "regions": len(d.regions()), "status": "ok", "decode_s": round(secs, 4)}
-                        thumbs.offer(it.key, it.sig, d.par, order,
+                               "regions": len(d.regions()), "status": "ok", "decode_s": round(secs, 4), "by": by}
+                        thumbs.offer(it.key, f"{it.sig}/{by}", d.par, order,
                                      lambda g=g, d=d: thumbnail(g.small.numpy(), d.prob, d.mask))
                     lines.append(json.dumps(rec) + "\n")
                 bar.update(len(group))
@@ -237,10 +335,11 @@ def _score(job: ScoreJob, todo: list[tuple[int, Item]], part: Path, thumbs: Best
     return count
 
 
-def merge(items: list[Item], folder: Path, out: Path) -> dict:
-    """Write the ranking (best first; failed files last) and a PAR histogram beside it."""
+def merge(items: list[Item], folder: Path, out: Path, by: str) -> dict:
+    """Write the ranking of the results made under the settings ``by`` (best first; failed files
+    last) and a PAR histogram beside it."""
     done = read_parts(folder)
-    recs = [done[it.key] for it in items if it.key in done]
+    recs = [done[it.key] for it in items if it.key in done and done[it.key].get("by") == by]
     scored = [Scored(r["path"], r["par"], r["width"], r["height"], r["regions"], r["status"]) for r in recs]
     ok = [r for r in recs if r["status"] == "ok"]
     ranking = write_ranking(out, scored)
@@ -286,7 +385,8 @@ def ranked_cards(out: Path, detector: Detector, limit: int) -> tuple[list[Card],
     cards: list[Card | None] = []
     again: list[int] = []
     for i, row in enumerate(rows):
-        path = thumbnail_path(folder, row["path"], done.get(row["path"], {}).get("sig", ""))
+        rec = done.get(row["path"], {})
+        path = thumbnail_path(folder, row["path"], f"{rec.get('sig', '')}/{rec.get('by', '')}")
         cards.append(Card(row["path"], path.read_bytes(), float(row["par"])) if path.is_file() else None)
         if cards[-1] is None:
             again.append(i)

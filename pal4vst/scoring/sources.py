@@ -7,13 +7,14 @@ import csv
 import glob
 import io
 import tarfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..images import IMAGE_SUFFIXES, ImageError, pil_to_rgb, read_image
+from ..images import IMAGE_SUFFIXES, ImageError, left_out, pil_to_rgb, read_image
 
 TAR_SEP = "::"
 
@@ -56,11 +57,12 @@ def _tar_items(shard: Path) -> list[Item]:
     return items
 
 
-def enumerate_sources(sources: list[str]) -> tuple[list[Item], list[str]]:
+def enumerate_sources(sources: list[str], exclude: Iterable[str | Path] = ()) -> tuple[list[Item], list[str]]:
     """Items of every source, in a deterministic order, and warnings for what was skipped.
 
     A source is a folder (searched recursively), a ``.txt``/``.csv`` list of paths, a ``.tar``
-    shard, or a glob pattern of any of these."""
+    shard, or a glob pattern of any of these. Files found in a folder that are or lie under
+    ``exclude`` (what the job itself writes) are left out."""
     items: list[Item] = []
     warnings: list[str] = []
     expanded: list[Path] = []
@@ -71,7 +73,8 @@ def enumerate_sources(sources: list[str]) -> tuple[list[Item], list[str]]:
         expanded += [Path(m) for m in matches]
     for src in expanded:
         if src.is_dir():
-            for f in sorted(p for p in src.rglob("*") if p.is_file()):
+            outside = left_out(src, exclude)
+            for f in sorted(p for p in src.rglob("*") if p.is_file() and not outside(p)):
                 if f.suffix.lower() in IMAGE_SUFFIXES:
                     items.append(_file_item(f))
                 elif f.suffix.lower() == ".tar":

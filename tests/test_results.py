@@ -1,0 +1,142 @@
+"""Results a user can rely on (issue #29): a resumed ranking never mixes what different models or
+thresholds produced, and what a command writes never becomes its next run's input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import ROOT, squares_image, synthetic_image
+
+
+def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pal4vst", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _pars(path: Path) -> dict[str, float]:
+    with path.open(newline="") as f:
+        return {r["path"]: float(r["par"]) for r in csv.DictReader(f) if r["status"] == "ok"}
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(3):
+        Image.fromarray(squares_image(64, 64, ((8, 8, 24 + 8 * i, 40),))).save(imgs / f"{i}.png")
+    return imgs
+
+
+def _job(folder: Path, out: Path, model: Path, **options):
+    from pal4vst.detect import Detector
+    from pal4vst.model.checkpoint import load_checkpoint
+    from pal4vst.scoring.batch import ScoreJob
+    from pal4vst.settings import DetectOptions, ScoreOptions
+
+    detector = Detector(load_checkpoint(model), DetectOptions(device="cpu", dtype="fp32", batch=1,
+                                                              threshold=options.pop("threshold", 0.5)))
+    return ScoreJob([str(folder)], out, detector, ScoreOptions(**{"workers": 0, "chunk": 8, **options}))
+
+
+def test_a_resume_under_another_model_or_threshold_is_refused_and_rescored_on_request(folder, tmp_path, tiny_pth,
+                                                                                    bright_st):
+    from pal4vst.scoring.batch import ResumeError, score_job
+
+    out, fresh = tmp_path / "r.csv", tmp_path / "fresh.csv"
+    score_job(_job(folder, out, bright_st))
+    bright = _pars(out)
+    assert len(bright) == 3
+    score_job(_job(folder, fresh, tiny_pth))
+    tiny = _pars(fresh)
+    assert len(tiny) == 3 and tiny != bright  # the two models disagree: a mix would show
+    with pytest.raises(ResumeError, match=r"3 image\(s\).*model bright\.safetensors.*-> tiny\.pth.*--rescore"):
+        score_job(_job(folder, out, tiny_pth))
+    assert _pars(out) == bright  # the refused run changed nothing
+    with pytest.raises(ResumeError, match=r"threshold 0\.5 -> 0\.9"):
+        score_job(_job(folder, out, bright_st, threshold=0.9))
+    summary = score_job(_job(folder, out, tiny_pth, rescore=True))
+    assert summary.scored == 3 and summary.skipped == 0
+    assert _pars(out) == tiny
+    record = json.loads(out.with_suffix(".settings.json").read_text())
+    assert record["model"] == "tiny.pth" and record["threshold"] == 0.5 and record["ranked"] == 3
+    summary = score_job(_job(folder, out, tiny_pth))  # the same settings again: a plain resume
+    assert summary.skipped == 3 and _pars(out) == tiny
+
+
+def test_a_killed_rescore_redoes_only_what_other_settings_made(folder, tmp_path, tiny_pth, bright_st):
+    """A --rescore run killed after its first chunk: a plain resume is still refused (half the
+    results are the old model's), and a second --rescore redoes only those."""
+    from pal4vst.scoring.batch import ResumeError, score_job
+
+    Image.fromarray(squares_image(64, 64, ())).save(folder / "3.png")
+    out = tmp_path / "r.csv"
+    score_job(_job(folder, out, bright_st, chunk=2))
+
+    def die(n):
+        raise KeyboardInterrupt
+
+    killed = _job(folder, out, tiny_pth, chunk=2, rescore=True)
+    killed.on_chunk = die
+    with pytest.raises(KeyboardInterrupt):
+        score_job(killed)
+    with pytest.raises(ResumeError, match=r"2 image\(s\)"):
+        score_job(_job(folder, out, tiny_pth, chunk=2))
+    summary = score_job(_job(folder, out, tiny_pth, chunk=2, rescore=True))
+    assert (summary.scored, summary.skipped) == (2, 2)
+    fresh = tmp_path / "fresh.csv"
+    score_job(_job(folder, fresh, tiny_pth))
+    assert len(_pars(out)) == 4 and _pars(out) == _pars(fresh)
+
+
+def test_the_command_line_refuses_a_mixed_resume_in_one_line(folder, tmp_path, tiny_pth, bright_st):
+    out = tmp_path / "r.csv"
+    common = ["--out", str(out), "--workers", "0", "--device", "cpu", "--dtype", "fp32"]
+    assert _cli("score", str(folder), "--model", str(bright_st), *common).returncode == 0
+    r = _cli("score", str(folder), "--model", str(tiny_pth), *common)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "--rescore" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert _cli("score", str(folder), "--model", str(tiny_pth), "--rescore", *common).returncode == 0
+
+
+def test_outputs_inside_the_input_folder_are_not_scored_again(tmp_path, bright_st):
+    """``score imgs --out imgs/ranking.csv --html`` twice: the second run ranks the same images,
+    not its own thumbnails and histogram."""
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(3):
+        Image.fromarray(synthetic_image(48, 48, i)).save(imgs / f"{i}.png")
+    out = imgs / "ranking.csv"
+    args = ["score", str(imgs), "--out", str(out), "--html", str(imgs / "sheet.html"), "--workers", "0",
+            "--device", "cpu", "--model", str(bright_st)]
+    first = _cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert any(out.with_name(out.name + ".parts").rglob("*.jpg"))  # thumbnails were kept inside imgs/
+    second = _cli(*args)
+    assert second.returncode == 0, second.stderr
+    assert sorted(_pars(out)) == sorted(str(imgs / f"{i}.png") for i in range(3))
+
+
+def test_detect_into_a_folder_inside_its_inputs_twice_does_what_it_did_once(tmp_path, bright_st):
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(2):
+        Image.fromarray(synthetic_image(48, 48, i)).save(imgs / f"{i}.png")
+    args = ["detect", str(imgs), "--out", str(imgs / "out"), "--device", "cpu", "--model", str(bright_st)]
+    first = _cli(*args)
+    assert first.returncode == 0, first.stderr
+    made = sorted(p.name for p in (imgs / "out").iterdir())
+    assert made
+    second = _cli(*args)
+    assert second.returncode == 0, second.stderr
+    assert sorted(p.name for p in (imgs / "out").iterdir()) == made
+    records = [json.loads(line) for line in (imgs / "out" / "results.jsonl").read_text().splitlines()]
+    assert sorted(Path(r["input"]).name for r in records) == ["0.png", "1.png"]
+    assert all(Path(o).is_file() for r in records for o in r["outputs"]) and len(records[0]["outputs"]) == 3
