@@ -8,27 +8,43 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+class WriteError(OSError):
+    """A file that could not be written; the message names the file asked for (never a temporary
+    name) and the system's reason, and ``errno`` is the system's."""
+
+
+def _refused(path: Path, error: OSError) -> WriteError:
+    return WriteError(error.errno, f"cannot write {path}: {error.strerror or error}")
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], object], *, partial: Path | None = None) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place.
 
     On any failure (Ctrl-C included) ``path`` is left as it was and the temporary file removed,
-    except a fixed ``partial`` file, which is kept so that a broken download can resume.
+    except a fixed ``partial`` file, which is kept so that a broken download can resume. The
+    temporary name is short (any name legal for ``path`` works); what the file system refuses is
+    a :class:`WriteError` naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if partial is None:
-        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-        os.close(fd)
-        tmp = Path(name)
-    else:
-        tmp = partial
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if partial is None:
+            fd, name = tempfile.mkstemp(prefix=".pal4vst-", suffix=path.suffix[:16], dir=path.parent)
+            os.close(fd)
+            tmp = Path(name)
+        else:
+            tmp = partial
+    except OSError as e:
+        raise _refused(path, e) from None
     try:
         write(tmp)
         os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if partial is None:
             tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and not isinstance(e, WriteError) and e.errno is not None:
+            raise _refused(path, e) from None
         raise
     return path
 

@@ -55,13 +55,14 @@ def test_failures_are_one_line_each_and_the_rest_is_done(folder, tmp_path, tiny_
     assert len((out / "results.jsonl").read_text().splitlines()) == 3
 
 
-def test_never_overwrites_inputs(tmp_path, tiny_pth):
+def test_never_overwrites_inputs(tmp_path, tiny_pth, capsys):
     Image.fromarray(synthetic_image(32, 32)).save(tmp_path / "x.png")
     Image.fromarray(synthetic_image(32, 32)).save(tmp_path / "x_mask.png")
     before = (tmp_path / "x_mask.png").read_bytes()
-    with pytest.raises(SystemExit, match="overwrite an input"):
-        main(["detect", str(tmp_path / "x.png"), str(tmp_path / "x_mask.png"), "--model", str(tiny_pth),
-              "--out", str(tmp_path)])
+    code = main(["detect", str(tmp_path / "x.png"), str(tmp_path / "x_mask.png"), "--model", str(tiny_pth),
+                 "--out", str(tmp_path)])
+    assert code == 2  # a refused setup, by the documented rule
+    assert "overwrite an input" in capsys.readouterr().err
     assert (tmp_path / "x_mask.png").read_bytes() == before
 
 

@@ -140,3 +140,75 @@ def test_detect_into_a_folder_inside_its_inputs_twice_does_what_it_did_once(tmp_
     records = [json.loads(line) for line in (imgs / "out" / "results.jsonl").read_text().splitlines()]
     assert sorted(Path(r["input"]).name for r in records) == ["0.png", "1.png"]
     assert all(Path(o).is_file() for r in records for o in r["outputs"]) and len(records[0]["outputs"]) == 3
+
+
+def _one_line_error(r: subprocess.CompletedProcess) -> str:
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.stderr, r.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["detect", "refine", "score"])
+def test_an_output_place_that_cannot_be_written_is_one_line(command, tmp_path, bright_st):
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    Image.fromarray(synthetic_image(48, 48, 0)).save(imgs / "a.png")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    places = [a_file / "out", a_file] if command != "score" else [a_file / "r.csv", tmp_path]
+    if Path("/proc/self").is_dir():
+        places.append(Path("/proc/pal4vst_out") / ("r.csv" if command == "score" else ""))  # read-only for root too
+    assert places
+    for place in places:
+        r = _cli(command, str(imgs), "--out", str(place), "--model", str(bright_st), "--device", "cpu")
+        assert r.returncode == 2, (place, r.stderr)
+        line = _one_line_error(r)
+        assert str(place).rstrip("/") in line and ".pal4vst-" not in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "imgs"]  # nothing made
+
+
+@pytest.mark.parametrize("command", ["detect", "refine"])
+def test_a_name_at_the_systems_limit_works(command, tmp_path, bright_st):
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    name = "n" * 246 + ".png"  # 250 bytes: legal, and longer than any stem + "_overlay.jpg" may be
+    Image.fromarray(squares_image(64, 64, ((8, 8, 40, 40),))).save(imgs / name)
+    out = tmp_path / "out"
+    r = _cli(command, str(imgs), "--out", str(out), "--model", str(bright_st), "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    record = json.loads((out / "results.jsonl").read_text())
+    assert Path(record["input"]).name == name and record["outputs"]
+    for output in record["outputs"]:
+        assert Path(output).is_file() and len(Path(output).name.encode()) <= 255
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def test_a_disk_that_fills_up_mid_run_ends_in_one_line(tmp_path, bright_st, monkeypatch, capsys):
+    """The third file written fails with ENOSPC: the run stops there (every other image would fail
+    the same way) with one line naming the file the user would get, exit 2, no temporary file."""
+    import errno
+
+    from pal4vst.cli.main import main
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(3):
+        Image.fromarray(synthetic_image(48, 48, i)).save(imgs / f"{i}.png")
+    real_replace, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    out = tmp_path / "out"
+    rc = main(["detect", str(imgs), "--out", str(out), "--model", str(bright_st), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(calls) == 5
+    lines = [x for x in err.splitlines() if x.startswith("error")]
+    assert len(lines) == 1 and "No space left on device" in lines[0] and str(calls[-1]) in lines[0], err
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    done = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert len(done) == 1 and all(Path(o).is_file() for o in done[0]["outputs"])  # the first image is complete

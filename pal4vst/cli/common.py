@@ -4,12 +4,16 @@ that writes outputs and ``results.jsonl`` and reports failures one line each."""
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from ..files import WriteError
 
 EXIT_INPUT_FAILED = 1
 EXIT_SETUP_FAILED = 2
@@ -56,14 +60,26 @@ def make_detector(args: argparse.Namespace):
     return Detector(load_checkpoint(resolve(args.model, download=args.download)), options)
 
 
-def output_stems(paths: list[Path]) -> list[str]:
-    """Unique output names: the stem, or ``parent_stem`` when two inputs share a stem."""
+NAME_MAX = 255  # bytes in a file name on Linux, macOS and Windows file systems
+
+
+def _fit(stem: str, room: int) -> str:
+    """``stem`` cut to at most ``room`` bytes of UTF-8, on a character boundary."""
+    data = stem.encode()
+    return stem if len(data) <= room else data[:room].decode(errors="ignore")
+
+
+def output_stems(paths: list[Path], tail: int = 0) -> list[str]:
+    """Unique output names: the stem, or ``parent_stem`` when two inputs share a stem, cut so that
+    ``stem`` plus ``tail`` more bytes (the longest ``_<output>``) is a legal file name. Which input
+    made which outputs is in ``results.jsonl``."""
     counts: dict[str, int] = {}
     for p in paths:
         counts[p.stem] = counts.get(p.stem, 0) + 1
+    room = NAME_MAX - tail - 4  # a "_NNN" a collision may add
     stems, used = [], set()
     for p in paths:
-        stem = p.stem if counts[p.stem] == 1 else f"{p.parent.name}_{p.stem}"
+        stem = _fit(p.stem if counts[p.stem] == 1 else f"{p.parent.name}_{p.stem}", room)
         base, n = stem, 1
         while stem in used:
             n += 1
@@ -119,7 +135,30 @@ def guard_inputs(out_paths: list[Path], inputs: list[Path]) -> None:
     resolved = {p.resolve() for p in inputs}
     for o in out_paths:
         if o.resolve() in resolved:
-            raise SystemExit(f"error: output {o} would overwrite an input; choose another --out folder")
+            raise SetupError(f"output {o} would overwrite an input; choose another --out folder")
+
+
+# What the file system says about the output place as a whole: no image can be written there.
+PLACE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR})
+
+
+def check_writable(folder: Path, flag: str = "--out", given: Path | None = None) -> None:
+    """Refuse an output folder that cannot be written (a file, a read-only or missing place), on
+    one line naming what the user gave (``given``, default the folder), before any work; nothing
+    is created."""
+    folder = Path(folder)
+    shown = given if given is not None else folder
+    if folder.exists() and not folder.is_dir():
+        raise SetupError(f"{flag} {shown}: {folder} is a file, not a folder")
+    here = folder.absolute()
+    existing = next(p for p in (here, *here.parents) if p.exists())
+    if not existing.is_dir():
+        raise SetupError(f"{flag} {shown}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise SetupError(f"{flag} {shown} cannot be written ({existing}: {e.strerror or e})") from None
 
 
 Work = Callable[[Path, str], dict]
@@ -145,7 +184,8 @@ def each_image(args: argparse.Namespace, command: str, outputs: tuple[str, ...],
             print("error: no images found in the inputs", file=sys.stderr)
         return EXIT_INPUT_FAILED
     out: Path = args.out
-    stems = output_stems(images)
+    check_writable(out)
+    stems = output_stems(images, max(len(f"_{k}".encode()) for k in outputs))
     guard_inputs([out / f"{s}_{k}" for s in stems for k in outputs], images)
     work = prepare()
     jsonl = None
@@ -154,6 +194,11 @@ def each_image(args: argparse.Namespace, command: str, outputs: tuple[str, ...],
             t0 = time.perf_counter()
             try:
                 record = work(path, stem)
+            except WriteError as e:
+                if e.errno in PLACE_ERRNOS:  # the place, not this image: every other would fail the same way
+                    raise SetupError(str(e)) from None
+                failures.add(path, e)
+                continue
             except (ValueError, OSError, RuntimeError) as e:
                 failures.add(path, e)
                 continue

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import EXIT_INPUT_FAILED, SetupError, add_model_args, make_detector
+from .common import EXIT_INPUT_FAILED, SetupError, add_model_args, check_writable, make_detector
 
 
 def add_parser(sub) -> None:
@@ -26,6 +26,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..distributed import World
+    from ..files import WriteError
     from ..options import options_from
     from ..scoring.batch import ResumeError, ScoreJob, score_job
     from ..scoring.sources import enumerate_sources
@@ -44,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
         if world.rank == 0:
             print("error: no images found in the inputs", file=sys.stderr)
         return EXIT_INPUT_FAILED
+    for path, flag in ((args.out, "--out"), (args.html, "--html")):
+        if path is not None:
+            if path.is_dir():
+                raise SetupError(f"{flag} {path} is a folder; give a file name")
+            check_writable(path.parent, flag, path)
     if world.size > 1 and args.device == "auto":
         import torch
 
@@ -55,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
         summary = score_job(job)
     except ResumeError as e:
         raise SetupError(str(e)) from None
+    except OSError as e:  # the parts or the ranking could not be written
+        raise SetupError(str(e) if isinstance(e, WriteError) else
+                         f"cannot write {e.filename or args.out}: {e.strerror or e}") from None
     if world.rank != 0:
         return 0
     for _, path, par in summary.best:
