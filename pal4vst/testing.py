@@ -106,8 +106,22 @@ def random_checkpoint(path: str | Path, preset: str = "tiny", seed: int = 0, art
     return _write(randomise(build_model(preset), seed, artifact_bias), Path(path), f"random-{preset}")
 
 
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from .model.segmenter import PRESETS
+
+    ap = argparse.ArgumentParser(prog="python -m pal4vst.testing", description="Write a test model to try every "
+                                 "command without the released weights (no download).", epilog="then, e.g.: "
+                                 "pal4vst detect IMAGES --out out --model OUT")
+    ap.add_argument("preset", choices=sorted(PRESETS), help="architecture: tiny (fast), swin_t, swin_b (the release's)")
+    ap.add_argument("out", type=Path, help="OUT.safetensors (ours) or OUT.pth (MMSegmentation's layout)")
+    ap.add_argument("--bright", action="store_true", help="artifacts = the image's bright areas (known output); "
+                    "default: random weights")
+    args = ap.parse_args(argv)
+    print((bright_checkpoint if args.bright else random_checkpoint)(args.out, args.preset))
+    return 0
+
+
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--bright"]
-    if len(args) != 2:
-        sys.exit("usage: python -m pal4vst.testing PRESET OUT(.pth|.safetensors) [--bright]")
-    print((bright_checkpoint if "--bright" in sys.argv else random_checkpoint)(args[1], args[0]))
+    sys.exit(main())

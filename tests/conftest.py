@@ -18,6 +18,25 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ROOT = Path(__file__).resolve().parents[1]
 
 
+PYTEST_OWN = {".pytest_cache", ".hypothesis", "__pycache__"}  # what pytest and hypothesis keep in the checkout
+
+
+def _leftovers() -> tuple[set[Path], set[Path]]:
+    import tempfile
+
+    return set(ROOT.iterdir()), set(Path(tempfile.gettempdir()).glob("pal4vst_*"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def writes_stay_in_pytests_folders():
+    """Tests write only under pytest's temporary folders: nothing new in the checkout, no
+    ``pal4vst_*`` folder beside them in the system's temporary folder."""
+    root, tmp = _leftovers()
+    yield
+    new_root, new_tmp = (now - before for now, before in zip(_leftovers(), (root, tmp)))
+    assert not {p for p in new_root if p.name not in PYTEST_OWN} and not new_tmp, (new_root, new_tmp)
+
+
 @pytest.fixture(scope="session")
 def tiny_pth(tmp_path_factory) -> Path:
     """A tiny model in MMSegmentation's checkpoint layout."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import tempfile
 
 import numpy as np
 import pytest
@@ -131,7 +132,7 @@ def test_rgba_generations_keep_their_alpha(services):
 # ------------------------------------------------------------------------------------------ tab
 
 
-def test_tab_detect_fix_and_folder(services, tmp_path):
+def test_tab_detect_fix_and_folder(services, tmp_path, monkeypatch):
     img = Image.fromarray(synthetic_image(80, 80, 3))
     ov, mask, text = detect_image(services, "tiny.safetensors", img, 0.5)
     assert ov.size == mask.size == (80, 80) and text.startswith("PAR")
@@ -146,6 +147,7 @@ def test_tab_detect_fix_and_folder(services, tmp_path):
     for i in range(3):
         Image.fromarray(synthetic_image(48, 48, i)).save(folder / f"{i}.png")
     (folder / "bad.png").write_bytes(b"nope")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the tab's CSV goes to a temporary folder
     gallery, csv_path, summary = score_folder(services, "tiny.safetensors", str(folder), 0.5)
     assert len(gallery) == 3 and "1 unreadable" in summary
     rows = open(csv_path).read().splitlines()

@@ -212,3 +212,26 @@ def test_a_disk_that_fills_up_mid_run_ends_in_one_line(tmp_path, bright_st, monk
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
     done = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert len(done) == 1 and all(Path(o).is_file() for o in done[0]["outputs"])  # the first image is complete
+
+
+def test_the_first_command_offline_says_how_to_try_everything(tmp_path, monkeypatch, capsys):
+    """The README's first command on a machine without the weights: one error that names the
+    test models, which then work through the same command."""
+    from pal4vst.cli.main import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("PAL4VST_MODELS", raising=False)
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    Image.fromarray(synthetic_image(48, 48, 0)).save(imgs / "a.png")
+    assert main(["detect", str(imgs), "--out", str(tmp_path / "out"), "--no-download"]) == 2
+    err = capsys.readouterr().err
+    assert "python -m pal4vst.testing tiny tiny.safetensors --bright" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    r = subprocess.run([sys.executable, "-m", "pal4vst.testing", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and "--bright" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "pal4vst.testing", "tiny", str(tmp_path / "tiny.safetensors"),
+                        "--bright"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert main(["detect", str(imgs), "--out", str(tmp_path / "out"), "--model", str(tmp_path / "tiny.safetensors"),
+                 "--device", "cpu"]) == 0

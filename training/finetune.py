@@ -59,13 +59,16 @@ def main(argv: list[str] | None = None):
         args.steps = args.iters
     try:
         options = options_from(args, TeachOptions)
-        args.out.mkdir(parents=True, exist_ok=True)
         res = teach(args.source, args.data, args.out / "best.safetensors", options, device=args.device,
                     overrides=overrides(args), overwrite=True,
                     on_step=lambda step, total, loss: print(f"step {step}/{total} loss {loss:.4f}", file=sys.stderr)
                     if step % 10 == 0 or step == total else None)
     except (ExampleError, CheckpointError, WeightsNotFound, OptionError, ValueError) as e:
-        raise SystemExit(f"finetune: {e}") from None
+        print(f"finetune: {e}", file=sys.stderr)
+        raise SystemExit(2) from None  # usage or setup, as every command of the project
+    except KeyboardInterrupt:
+        print("finetune: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
     print(res.summary())
     print(f"wrote {res.path} and {res.path.with_suffix('.json')}")
     return res

@@ -142,7 +142,9 @@ def _how_to_get(release: Release, reason: str = "") -> str:
         f"the PAL4VST model {release.name} is not on this machine and could not be downloaded{why}.\n"
         f"  Download {release.filename} (MMSegmentation checkpoint) from {release.url}\n"
         f"  and put it in {preferred_dir()}/ (or the folder named by PAL4VST_MODELS),\n"
-        f"  or pass its path directly (--model /path/to/{release.filename})."
+        f"  or pass its path directly (--model /path/to/{release.filename}).\n"
+        f"  To try every command without it: python -m pal4vst.testing tiny tiny.safetensors --bright, then\n"
+        f"  --model tiny.safetensors (a test model: it marks the image's bright areas)."
     )
 
 
