@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -11,6 +12,8 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .files import atomic_write
+
+log = logging.getLogger("pal4vst")
 
 # Generated images are routinely larger than Pillow's decompression-bomb default (89 Mpx).
 MAX_PIXELS = int(os.environ.get("PAL4VST_MAX_PIXELS", 400_000_000))
@@ -53,6 +56,9 @@ def read_image(path: str | Path) -> np.ndarray:
             w, h = img.size
             if w * h > MAX_PIXELS:
                 raise ImageError(f"{path}: {w}x{h} is over the {MAX_PIXELS:,} pixel limit (set PAL4VST_MAX_PIXELS to raise it)")
+            frames = getattr(img, "n_frames", 1)
+            if frames > 1:
+                log.warning("%s: an animation of %d frames: its first frame is used", path, frames)
             img.load()
             return pil_to_rgb(img)
     except UnidentifiedImageError:

@@ -235,3 +235,29 @@ def test_the_first_command_offline_says_how_to_try_everything(tmp_path, monkeypa
     assert r.returncode == 0, r.stderr
     assert main(["detect", str(imgs), "--out", str(tmp_path / "out"), "--model", str(tmp_path / "tiny.safetensors"),
                  "--device", "cpu"]) == 0
+
+
+def test_convert_never_replaces_a_file_unasked(tmp_path, tiny_pth, capsys):
+    from pal4vst.cli.main import main
+
+    st = tmp_path / "tiny.safetensors"
+    assert main(["convert", str(tiny_pth), str(st)]) == 0
+    assert main(["convert", str(st), str(st)]) == 2  # a .safetensors input as its own output
+    assert "is the input" in capsys.readouterr().err
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(b"the user's file")
+    assert main(["convert", str(tiny_pth), str(other)]) == 2
+    assert "--overwrite" in capsys.readouterr().err and other.read_bytes() == b"the user's file"
+    assert main(["convert", str(tiny_pth), str(other), "--overwrite"]) == 0 and other.read_bytes() != b"the user's file"
+
+
+def test_an_animation_is_read_as_its_first_frame_with_a_note(tmp_path, caplog):
+    import numpy as np
+
+    from pal4vst.images import read_image
+
+    frames = [Image.fromarray(synthetic_image(32, 32, i)) for i in range(3)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    first = np.asarray(Image.open(tmp_path / "a.gif").convert("RGB"))
+    assert np.array_equal(read_image(tmp_path / "a.gif"), first)
+    assert "a.gif: an animation of 3 frames: its first frame is used" in caplog.text

@@ -19,6 +19,7 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("convert", help="convert a release checkpoint (.pth / TorchScript) to safetensors")
     p.add_argument("input", help="checkpoint file or release name")
     p.add_argument("output", type=Path, help="output .safetensors file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_arguments(p, ModelSource, ["download"])
     add_debug(p)
     p.set_defaults(func=convert)
@@ -41,12 +42,12 @@ def convert(args: argparse.Namespace) -> int:
     from ..model.weights import resolve
 
     try:
-        check_convert_target(args.input, args.output)  # before a download
+        check_convert_target(args.input, args.output, args.overwrite)  # before a download
         src = resolve(args.input, download=args.download)
-        check_convert_target(src, args.output)
+        check_convert_target(src, args.output, args.overwrite)
     except ValueError as e:
         raise SetupError(str(e)) from None
-    dst = convert_file(src, args.output)
+    dst = convert_file(src, args.output, args.overwrite)
     print(f"wrote {dst}")
     return 0
 

@@ -344,20 +344,23 @@ def save_safetensors(model: PALSegmenter, path: str | Path, *, source_sha256: st
     return atomic_write(path, lambda tmp: save_file(sd, str(tmp), metadata=meta))
 
 
-def check_convert_target(src: str | Path | None, dst: str | Path) -> None:
-    """A ValueError when ``dst`` is no ``.safetensors`` file or is ``src`` itself: a conversion
-    writes only safetensors and never over its input."""
+def check_convert_target(src: str | Path | None, dst: str | Path, overwrite: bool = False) -> None:
+    """A ValueError when ``dst`` is no ``.safetensors`` file, is ``src`` itself, or exists and
+    ``overwrite`` is not given: a conversion writes only safetensors, never over its input, and
+    over another file only when asked."""
     dst = Path(dst)
     if src is not None and dst.exists() and Path(src).exists() and dst.resolve() == Path(src).resolve():
         raise ValueError(f"the output {dst} is the input: convert never overwrites its input; choose another name")
     if dst.suffix.lower() != ".safetensors":
         raise ValueError(f"the output {dst} must be a .safetensors file (convert writes only safetensors)")
+    if dst.exists() and not overwrite:
+        raise ValueError(f"the output {dst} exists; choose another name, or --overwrite to replace it")
 
 
-def convert(src: str | Path, dst: str | Path) -> Path:
+def convert(src: str | Path, dst: str | Path, overwrite: bool = False) -> Path:
     """Convert a release file (MMSeg .pth or TorchScript .pt) to our safetensors, keeping the aux
-    head; never over ``src`` (:func:`check_convert_target`)."""
-    check_convert_target(src, dst)
+    head; never over ``src``, over another file only with ``overwrite`` (:func:`check_convert_target`)."""
+    check_convert_target(src, dst, overwrite)
     loaded = load_checkpoint(src, with_aux=True)
     if loaded.output != "logits":
         raise CheckpointError(f"{src}: this TorchScript cannot be converted (its weights do not match the architecture)")
