@@ -261,3 +261,20 @@ def test_an_animation_is_read_as_its_first_frame_with_a_note(tmp_path, caplog):
     first = np.asarray(Image.open(tmp_path / "a.gif").convert("RGB"))
     assert np.array_equal(read_image(tmp_path / "a.gif"), first)
     assert "a.gif: an animation of 3 frames: its first frame is used" in caplog.text
+
+
+def test_score_on_a_full_disk_ends_in_one_line(folder, tmp_path, bright_st, monkeypatch, capsys):
+    import errno
+
+    from pal4vst.cli.main import main
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)  # the parts' first chunk cannot be made durable
+    out = tmp_path / "r.csv"
+    rc = main(["score", str(folder), "--out", str(out), "--model", str(bright_st), "--device", "cpu", "--workers", "0"])
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if x.startswith("error")]
+    assert rc == 2 and len(lines) == 1 and "No space left on device" in lines[0] and "Traceback" not in err, err
+    assert not out.exists()  # no ranking made of a part the disk did not take
