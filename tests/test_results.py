@@ -278,3 +278,17 @@ def test_score_on_a_full_disk_ends_in_one_line(folder, tmp_path, bright_st, monk
     lines = [x for x in err.splitlines() if x.startswith("error")]
     assert rc == 2 and len(lines) == 1 and "No space left on device" in lines[0] and "Traceback" not in err, err
     assert not out.exists()  # no ranking made of a part the disk did not take
+
+
+def test_detect_into_its_own_input_folder_twice_does_what_it_did_once(tmp_path, bright_st):
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(2):
+        Image.fromarray(synthetic_image(48, 48, i)).save(imgs / f"{i}.png")
+    args = ["detect", str(imgs), "--out", str(imgs), "--device", "cpu", "--model", str(bright_st)]
+    assert _cli(*args).returncode == 0
+    made = sorted(p.name for p in imgs.iterdir())
+    assert len(made) == 2 + 2 * 3 + 1  # the inputs, three outputs each, results.jsonl
+    second = _cli(*args)
+    assert second.returncode == 0, second.stderr
+    assert "2 of 2 images" in second.stderr and sorted(p.name for p in imgs.iterdir()) == made
