@@ -2,8 +2,9 @@
 
 * released: ``images/{train,val,test}/NAME.jpg`` with ``labels/{train,val,test}/NAME.png``
   (artifact = non-zero; an optional ``label_ignore`` value marks pixels to ignore);
-* flat: ``NAME.png`` + ``NAME_mask.png`` side by side, or an RGBA image whose transparent pixels
-  are the artifact (what ComfyUI's mask editor saves: its MASK is ``1 - alpha``).
+* flat: ``NAME.png`` + ``NAME_mask.png`` side by side (a mask as people draw them, read by
+  :func:`pal4vst.mask_files.read_mask_file`: white = broken), or an RGBA image whose transparent
+  pixels are the artifact (what ComfyUI's mask editor saves: its MASK is ``1 - alpha``).
 
 The dataset is checked before training starts; problems are reported together, not mid-run.
 """
@@ -19,6 +20,7 @@ import torch
 from PIL import Image
 
 from ..images import IMAGE_SUFFIXES, pil_to_rgb
+from ..mask_files import MaskFileError, read_mask_file
 
 MASK_SUFFIX = "_mask"
 
@@ -28,6 +30,7 @@ class Sample:
     image: Path
     label: Path | None  # None: the label is the image's alpha channel
     task: str = ""
+    drawn: bool = False  # the label is a drawn mask (flat layout), not a file of class indices
 
 
 @dataclass
@@ -35,7 +38,8 @@ class DataReport:
     samples: list[Sample] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    unlabelled: list[str] = field(default_factory=list)  # those errors that are an image with no mask at all
+    unlabelled: list[str] = field(default_factory=list)  # those errors that leave an image with no usable mask
+    notes: list[str] = field(default_factory=list)  # how a mask was read, where the user should know
 
     def raise_if_errors(self, what: str) -> None:
         if self.errors:
@@ -84,10 +88,10 @@ def discover(root: str | Path, split: str = "train") -> DataReport:
                                              "as mask")
                     report.errors.append(report.unlabelled[-1])
                     continue
-            report.samples.append(Sample(img, lab, root.name))
+            report.samples.append(Sample(img, lab, root.name, drawn=lab is not None))
         for stem, lab in masks.items():
             report.errors.append(f"mask {lab.name} has no image {stem}.*")
-    for s in report.samples:
+    for s in list(report.samples):
         _check(s, report)
     if not report.samples and not report.errors:
         report.errors.append(f"no images found in {img_dir if (root / 'images').is_dir() else root}")
@@ -104,7 +108,16 @@ def _check(sample: Sample, report: DataReport) -> None:
                     report.errors.append(f"{sample.image.name}: image {size[0]}x{size[1]} but label "
                                          f"{lb.size[0]}x{lb.size[1]}")
                     return
+        if sample.drawn:
+            read = read_mask_file(sample.label)
+            if read.note:
+                report.notes.append(read.note)
         label = load_label(sample)
+    except MaskFileError as e:  # never taken as "nothing is broken"
+        report.unlabelled.append(f"{sample.image.name}: its mask {e}")
+        report.errors.append(report.unlabelled[-1])
+        report.samples.remove(sample)
+        return
     except OSError as e:
         report.errors.append(f"{sample.image.name}: unreadable ({e})")
         return
@@ -118,8 +131,12 @@ def load_image(sample: Sample) -> np.ndarray:
 
 
 def load_label(sample: Sample, ignore_value: int | None = None, ignore_index: int = 255) -> np.ndarray:
-    """uint8 label: 0 background, 1 artifact (any non-zero pixel), ``ignore_index`` where the file
-    holds ``ignore_value`` (off by default: 0/255 masks are common and 255 is then an artifact)."""
+    """uint8 label: 0 background, 1 artifact. A drawn mask as people draw them
+    (:func:`~pal4vst.mask_files.read_mask_file`); a file of class indices: any non-zero pixel,
+    ``ignore_index`` where it holds ``ignore_value`` (off by default: 0/255 masks are common and
+    255 is then an artifact)."""
+    if sample.drawn and sample.label is not None:
+        return read_mask_file(sample.label).marked.astype(np.uint8)
     with Image.open(sample.label if sample.label is not None else sample.image) as im:
         if sample.label is None:
             alpha = np.asarray(im.convert("RGBA"))[..., 3]

@@ -70,8 +70,8 @@ def set_info(folder: str | Path) -> SetInfo:
     marked = 0
     for m in masks:
         try:
-            marked += bool(load_label(Sample(m, m)).any())
-        except OSError:
+            marked += bool(load_label(Sample(m, m, drawn=True)).any())
+        except (OSError, ValueError):  # counted as unreadable when the set is read
             pass
     return SetInfo(folder.name, folder, len(masks), marked)
 
@@ -121,6 +121,7 @@ class ExampleSet:
     samples: list[Sample] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     held_out: list[Sample] = field(default_factory=list)  # a released layout's val split, if any
+    notes: list[str] = field(default_factory=list)  # how masks were read (a JPEG mask, say)
 
     def sha256(self) -> str:
         """One hash of every image and mask (their names and bytes), to tell sets apart in a model's record."""
@@ -145,7 +146,7 @@ def read_set(folder: str | Path) -> ExampleSet:
     if errors:
         raise ExampleError(f"{folder}: {len(errors)} example(s) cannot be used; fix or remove them, nothing was "
                            f"changed:\n  " + "\n  ".join(errors[:20]))
-    out = ExampleSet(folder, report.samples, [f"{e} (skipped)" for e in report.unlabelled])
+    out = ExampleSet(folder, report.samples, [f"{e} (skipped)" for e in report.unlabelled], notes=report.notes)
     if (folder / "images").is_dir() and (folder / "images" / "val").is_dir():
         val = discover(folder, "val")
         if val.errors:

@@ -243,7 +243,7 @@ def _teach(base, examples, out, options, device, tune, overrides, overwrite, on_
         "model": path.name, "base": name, "base_sha256": base_sha or file_sha256(base_path),
         "examples": str(exset.path), "example_set": exset.path.name, "examples_sha256": exset.sha256(),
         "learned_from": [s.image.name for s in learn_from], "held_out": [s.image.name for s in held],
-        "skipped": exset.skipped, "recipe": options.recipe, "tune": cfg.tune, "steps": best_step, "steps_run": done,
+        "skipped": exset.skipped, "notes": exset.notes, "recipe": options.recipe, "tune": cfg.tune, "steps": best_step, "steps_run": done,
         "steps_planned": cfg.iters, "stopped_early": stopped, "last_loss": round(loss, 6) if done else None,
         "iou_before": round(before.artifact_iou, 6) if not math.isnan(before.artifact_iou) else 0.0,
         "iou_after": round(after.artifact_iou, 6) if not math.isnan(after.artifact_iou) else 0.0,
@@ -281,6 +281,7 @@ def format_report(report: dict[str, Any]) -> str:
         else:
             lines.append(f"  {e['example']}: IoU {e['iou_before']:.3f} -> {e['iou_after']:.3f}")
     lines += [f"  skipped: {line}" for line in r["skipped"]]
+    lines += [f"  note: {line}" for line in r.get("notes", [])]
     return "\n".join(lines)
 
 
