@@ -20,6 +20,7 @@ from pal4vst.model.segmenter import build_model
 from pal4vst.testing import randomise
 from pal4vst.learn.config import TrainConfig
 from pal4vst.learn.data import discover, load_label
+from pal4vst.learn.errors import LearnError
 from pal4vst.learn.optim import build_optimizer, lr_factor
 from pal4vst.model.layouts import filter_swin_imagenet
 from training.synthetic import write_dataset
@@ -72,7 +73,7 @@ def test_layouts_and_checks(tmp_path):
     rep = discover(flat)
     text = "\n".join(rep.errors)
     assert "c.jpg: no c_mask.png" in text and "d_mask.png has no image" in text and "e.png: image 20x20 but label 8x8" in text
-    with pytest.raises(SystemExit, match="3 problem"):
+    with pytest.raises(LearnError, match="3 problem"):
         rep.raise_if_errors("data")
 
 
@@ -502,7 +503,7 @@ def test_set_values_take_each_fields_type_in_train_and_finetune():
     got = apply_overrides(recipe("release"), cfg)
     assert {k: getattr(got, k) for k in want} == want
     for bad, message in (("lr=abc", "--set lr=abc: not a float"), ("nope=1", "--set: unknown config key 'nope'")):
-        with pytest.raises(SystemExit, match=re.escape(message)):
+        with pytest.raises(LearnError, match=re.escape(message)):
             finetune.overrides(finetune.parser().parse_args(["--data", "d", "--set", bad]))
 
 

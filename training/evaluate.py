@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from pathlib import Path
 
 
@@ -19,6 +20,7 @@ from pal4vst.model.checkpoint import load_checkpoint
 from pal4vst.model.weights import resolve
 
 from pal4vst.learn.data import discover
+from pal4vst.learn.errors import LearnError
 from pal4vst.learn.metrics import Confusion, confusion
 
 
@@ -35,7 +37,7 @@ def tasks(root: Path, split: str) -> dict[str, list]:
             found[sub.name] = rep.samples
     if not found:
         own.raise_if_errors(str(root))
-        raise SystemExit(f"no dataset found in {root}")
+        raise LearnError(f"no dataset found in {root}")
     return found
 
 
@@ -52,7 +54,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     detector = Detector(load_checkpoint(resolve(args.checkpoint)), device=args.device, dtype="fp32")
     total = Confusion()
     rows = []
-    for task, samples in tasks(args.data, args.split).items():
+    try:
+        found = tasks(args.data, args.split)
+    except LearnError as e:
+        print(f"evaluate: {e}", file=sys.stderr)
+        raise SystemExit(2) from None  # usage or setup, as every command of the project
+    for task, samples in found.items():
         conf = confusion(detector, samples)
         total.matrix += conf.matrix
         rows.append({"task": task, "images": len(samples), "artifact_iou": conf.artifact_iou, "miou": conf.miou})

@@ -15,12 +15,14 @@ import argparse
 import dataclasses
 import json
 import logging
+import sys
 from pathlib import Path
 
 from pal4vst.options import OptionError
 
 from pal4vst.learn.config import TrainConfig, add_override_args, apply_overrides, explicit_keys, fit_warmup, recipe
 from pal4vst.learn.engine import train
+from pal4vst.learn.errors import LearnError
 
 log = logging.getLogger("pal4vst.train")
 
@@ -49,13 +51,14 @@ def run(args: argparse.Namespace, default_recipe: str = "release", **fixed):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         cfg, note = configure(args, default_recipe, **fixed)
-    except (OptionError, ValueError) as e:
-        raise SystemExit(f"training: {e}") from None
-    if note:
-        log.warning("%s", note)
-    if not cfg.data:
-        raise SystemExit("--data DIR is required (a dataset folder; see pal4vst/learn/data.py for layouts)")
-    summary = train(cfg, resume=args.resume)
+        if note:
+            log.warning("%s", note)
+        if not cfg.data:
+            raise LearnError("--data DIR is required (a dataset folder; see pal4vst/learn/data.py for layouts)")
+        summary = train(cfg, resume=args.resume)
+    except (OptionError, ValueError) as e:  # LearnError among them: usage or setup, exit 2
+        print(f"training: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(json.dumps(dataclasses.asdict(summary)))
     return summary
 

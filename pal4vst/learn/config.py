@@ -10,6 +10,7 @@ from dataclasses import field
 from ..model.segmenter import PRESETS
 from ..options import add_arguments, option, settings
 from .adapt import TUNES
+from .errors import LearnError
 
 
 @settings
@@ -100,7 +101,7 @@ RECIPES: dict[str, dict] = {
 
 def recipe(name: str) -> TrainConfig:
     if name not in RECIPES:
-        raise SystemExit(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
+        raise LearnError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
     return TrainConfig.from_dict(RECIPES[name])
 
 
@@ -160,13 +161,13 @@ def parse_sets(items: list[str], cfg: TrainConfig) -> dict:
     for item in items:
         key, _, value = item.partition("=")
         if key not in fields:
-            raise SystemExit(f"--set: unknown config key {key!r}")
+            raise LearnError(f"--set: unknown config key {key!r}")
         current = getattr(cfg, key)
         if not isinstance(current, str):
             try:
                 value = json.loads(value)
             except ValueError:
-                raise SystemExit(f"--set {key}={value}: not a {type(current).__name__} (write it as JSON: 0.5, true, "
+                raise LearnError(f"--set {key}={value}: not a {type(current).__name__} (write it as JSON: 0.5, true, "
                                  "[1, 2], {\"key\": 1})") from None
         changes[key] = tuple(value) if isinstance(current, tuple) and isinstance(value, list) else value
     return changes

@@ -21,6 +21,7 @@ from PIL import Image
 
 from ..images import IMAGE_SUFFIXES, pil_to_rgb
 from ..mask_files import MaskFileError, read_mask_file
+from .errors import LearnError
 
 MASK_SUFFIX = "_mask"
 
@@ -45,7 +46,7 @@ class DataReport:
         if self.errors:
             head = "\n  ".join(self.errors[:20])
             more = f"\n  ... and {len(self.errors) - 20} more" if len(self.errors) > 20 else ""
-            raise SystemExit(f"{what}: {len(self.errors)} problem(s) in the dataset:\n  {head}{more}")
+            raise LearnError(f"{what}: {len(self.errors)} problem(s) in the dataset:\n  {head}{more}")
 
 
 def _images(folder: Path) -> list[Path]:

@@ -32,6 +32,7 @@ from .config import TrainConfig
 from .data import StepDataset, TrainAugment, discover
 from .metrics import Confusion, confusion, live_detector
 from .optim import build_optimizer, build_scheduler, describe_schedule
+from .errors import LearnError
 
 log = logging.getLogger("pal4vst.train")
 
@@ -96,7 +97,7 @@ def split_batch(cfg: TrainConfig, world: World) -> tuple[int, int]:
     """``(micro-batch, accumulation steps)`` that keep the global batch over ``world``'s processes."""
     micro = cfg.micro_batch or max(1, cfg.batch // world.size)
     if cfg.batch % (micro * world.size):
-        raise SystemExit(f"batch {cfg.batch} is not a multiple of micro-batch {micro} x {world.size} processes")
+        raise LearnError(f"batch {cfg.batch} is not a multiple of micro-batch {micro} x {world.size} processes")
     return micro, cfg.batch // (micro * world.size)
 
 
