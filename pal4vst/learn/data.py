@@ -109,11 +109,13 @@ def _check(sample: Sample, report: DataReport) -> None:
                     report.errors.append(f"{sample.image.name}: image {size[0]}x{size[1]} but label "
                                          f"{lb.size[0]}x{lb.size[1]}")
                     return
-        if sample.drawn:
+        if sample.drawn:  # read once: its marks and the note on how it was read
             read = read_mask_file(sample.label)
             if read.note:
                 report.notes.append(read.note)
-        label = load_label(sample)
+            label = read.marked
+        else:
+            label = load_label(sample)
     except MaskFileError as e:  # never taken as "nothing is broken"
         report.unlabelled.append(f"{sample.image.name}: its mask {e}")
         report.errors.append(report.unlabelled[-1])
