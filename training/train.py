@@ -55,8 +55,12 @@ def run(args: argparse.Namespace, default_recipe: str = "release", **fixed):
             log.warning("%s", note)
         if not cfg.data:
             raise LearnError("--data DIR is required (a dataset folder; see pal4vst/learn/data.py for layouts)")
+    except (OptionError, ValueError) as e:  # a setting: usage or setup, exit 2
+        print(f"training: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
         summary = train(cfg, resume=args.resume)
-    except (OptionError, ValueError) as e:  # LearnError among them: usage or setup, exit 2
+    except LearnError as e:  # the dataset or the batch split; any other error keeps its traceback
         print(f"training: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     print(json.dumps(dataclasses.asdict(summary)))
