@@ -482,6 +482,10 @@ def test_training_settings_are_declared_and_checked(tmp_path):
     assert vars(args).get("lr") is None and args.iters == 7  # an absent flag leaves the recipe's value
     r = _run([PY, "-m", "training.train", "--data", str(tmp_path), "--iters", "0"], check=False)
     assert r.returncode != 0 and "training: iters must be between 1 and" in r.stderr and "Traceback" not in r.stderr
+    missing = _run([PY, "-m", "training.train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"),
+                    "--iters", "2"], check=False)
+    assert missing.returncode == 2 and "is not a folder" in missing.stderr and "Traceback" not in missing.stderr
+    assert not (tmp_path / "run").exists()  # a refused run leaves no folder
     (tmp_path / "bad.json").write_text('{"flip": 2}')
     r = _run([PY, "-m", "training.train", str(tmp_path / "bad.json"), "--data", str(tmp_path)], check=False)
     assert r.returncode != 0 and "flip must be between 0 and 1" in r.stderr

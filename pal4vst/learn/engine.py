@@ -343,9 +343,9 @@ def train(cfg: TrainConfig, resume: str | bool = False, on_step: Callable[[int],
     """
     world, device = init_distributed(cfg.device)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     micro, accum = split_batch(cfg, world)
     train_samples, val_samples = load_data(cfg, world)
+    out.mkdir(parents=True, exist_ok=True)  # only once the run can start: a refused one leaves no folder
     trainer = Trainer(cfg, world, device, accum)
     if resume:
         path = Path(resume) if isinstance(resume, str) else out / "last.pt"
