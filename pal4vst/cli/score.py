@@ -28,14 +28,12 @@ def run(args: argparse.Namespace) -> int:
     from ..distributed import World
     from ..files import WriteError
     from ..options import options_from
-    from ..scoring.batch import ResumeError, ScoreJob, score_job
+    from ..scoring.batch import ResumeError, ScoreJob, score_job, written_by
     from ..scoring.sources import enumerate_sources
     from ..settings import ScoreOptions
 
     world = World.from_env()
     options = options_from(args, ScoreOptions)
-    from ..scoring.batch import written_by
-
     # before the model loads: no images, no run; what scoring writes is never its input
     items, problems = enumerate_sources(args.inputs, exclude=written_by(args.out, args.html))
     if world.rank == 0:

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,11 @@ def producer_key(settings: dict) -> str:
     return hashlib.sha256(json.dumps(same, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _thumb_version(rec: dict) -> str:
+    """What a kept overlay is keyed by besides the image: its file's signature and the settings."""
+    return f"{rec.get('sig', '')}/{rec.get('by', '')}"
+
+
 def _settings_file(folder: Path) -> Path:
     return folder / "settings.json"
 
@@ -106,14 +112,11 @@ def check_resume(done: dict[str, dict], items: list, known: dict[str, dict], by:
     """Refuse (:class:`ResumeError`) when results of this job's items were made with settings
     other than ``settings``, unless ``rescore``."""
     keys = {it.key for it in items}
-    foreign: dict[str, int] = {}
-    for key, rec in done.items():
-        if key in keys and rec.get("by") != by:
-            foreign[rec.get("by", "")] = foreign.get(rec.get("by", ""), 0) + 1
+    foreign = Counter(rec.get("by", "") for key, rec in done.items() if key in keys and rec.get("by") != by)
     if not foreign or rescore:
         return
-    other, count = max(foreign.items(), key=lambda kv: kv[1])
-    raise ResumeError(f"{out}: {sum(foreign.values())} image(s) were scored by an earlier run with "
+    other = foreign.most_common(1)[0][0]
+    raise ResumeError(f"{out}: {foreign.total()} image(s) were scored by an earlier run with "
                       f"{describe_difference(known.get(other), settings)}; PARs compare only under one model and "
                       "threshold, so they are not mixed. Re-score them with --rescore, or choose another --out")
 
@@ -321,7 +324,7 @@ def _score(job: ScoreJob, todo: list[tuple[int, Item]], part: Path, thumbs: Best
                         g, d = by_index[i]
                         rec = {"path": it.key, "sig": it.sig, "par": d.par, "width": w_, "height": h,
                                "regions": len(d.regions()), "status": "ok", "decode_s": round(secs, 4), "by": by}
-                        thumbs.offer(it.key, f"{it.sig}/{by}", d.par, order,
+                        thumbs.offer(it.key, _thumb_version(rec), d.par, order,
                                      lambda g=g, d=d: thumbnail(g.small.numpy(), d.prob, d.mask))
                     lines.append(json.dumps(rec) + "\n")
                 bar.update(len(group))
@@ -385,8 +388,7 @@ def ranked_cards(out: Path, detector: Detector, limit: int) -> tuple[list[Card],
     cards: list[Card | None] = []
     again: list[int] = []
     for i, row in enumerate(rows):
-        rec = done.get(row["path"], {})
-        path = thumbnail_path(folder, row["path"], f"{rec.get('sig', '')}/{rec.get('by', '')}")
+        path = thumbnail_path(folder, row["path"], _thumb_version(done.get(row["path"], {})))
         cards.append(Card(row["path"], path.read_bytes(), float(row["par"])) if path.is_file() else None)
         if cards[-1] is None:
             again.append(i)
