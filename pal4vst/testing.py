@@ -106,6 +106,30 @@ def random_checkpoint(path: str | Path, preset: str = "tiny", seed: int = 0, art
     return _write(randomise(build_model(preset), seed, artifact_bias), Path(path), f"random-{preset}")
 
 
+def teaching_scenario(root: str | Path, val: int = 24) -> dict[str, Path]:
+    """A known answer for teaching (the tests', ``benchmarks/bench_finetune.py``'s and
+    ``tools/make_teach_figure.py``'s): ``base``, the tiny preset trained on one artifact kind
+    ("noise": 300 images, 500 steps, on the CPU in about a minute); ``examples``, ten an artist
+    saved of a kind it never saw ("solid": flat saturated patches); ``old`` and ``new``, datasets
+    of each kind whose ``val`` split (``val`` images) is unseen by both base and teaching."""
+    from .learn.config import TrainConfig
+    from .learn.engine import train
+    from .learn.recipes import RECIPES
+    from .learn.synthetic import write_dataset, write_example_set
+
+    root = Path(root)
+    old = write_dataset(root / "old", {"train": 300, "val": val}, size=96, seed=0, kinds=("noise",))
+    train(TrainConfig.from_dict({**RECIPES["scratch"], "data": str(old), "out": str(root / "base"), "preset": "tiny",
+                                 "iters": 500, "batch": 8, "crop": 64, "scale": 80, "amp": "none", "workers": 0,
+                                 "val_interval": 500, "ckpt_interval": 500, "device": "cpu"}))
+    return {
+        "base": root / "base" / "last.safetensors",
+        "old": old,
+        "new": write_dataset(root / "new", {"val": val}, size=96, seed=7, kinds=("solid",)),
+        "examples": write_example_set(root / "examples", 10, size=96, seed=3, kinds=("solid",)),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 

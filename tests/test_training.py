@@ -23,7 +23,7 @@ from pal4vst.learn.data import discover, load_label
 from pal4vst.learn.errors import LearnError
 from pal4vst.learn.optim import build_optimizer, lr_factor
 from pal4vst.model.layouts import filter_swin_imagenet
-from training.synthetic import write_dataset
+from pal4vst.learn.synthetic import write_dataset
 
 PY = sys.executable
 

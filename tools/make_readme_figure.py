@@ -23,7 +23,7 @@ from pal4vst.zoom.crops import CropOptions, zoom_crops  # noqa: E402
 from pal4vst.zoom.inpaint import OpenCVInpainter  # noqa: E402
 from pal4vst.settings import RegionOptions  # noqa: E402
 from pal4vst.render import overlay  # noqa: E402
-from training.synthetic import corrupt, texture  # noqa: E402
+from pal4vst.learn.synthetic import corrupt, texture  # noqa: E402
 from tools.figures import save_row, tile  # noqa: E402
 
 

@@ -28,7 +28,7 @@ from pal4vst.model.checkpoint import load_checkpoint  # noqa: E402
 from pal4vst.render import mask_to_uint8  # noqa: E402
 from pal4vst.settings import TeachOptions  # noqa: E402
 from tools.figures import save_grid, tile  # noqa: E402
-from training.synthetic import teaching_scenario  # noqa: E402
+from pal4vst.testing import teaching_scenario  # noqa: E402
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from pal4vst.testing import bright_checkpoint  # noqa: E402
 from pal4vst.zoom.inpaint import OpenCVInpainter  # noqa: E402
 from pal4vst.zoom.refine import refine  # noqa: E402
 from tools.figures import font, save_row, tile  # noqa: E402
-from training.synthetic import texture  # noqa: E402
+from pal4vst.learn.synthetic import texture  # noqa: E402
 
 BLOBS = [(100, 110, 34, 24), (290, 120, 30, 36), (200, 290, 40, 26)]  # (cx, cy, a, b): regions A, B, C
 STUBBORN = 2  # region C: every candidate stays bright
