@@ -90,7 +90,7 @@ def score_folder(services: Services, model: str, folder: str, threshold: float,
 # ------------------------------------------------------------------------------------------ teach
 
 SET_COLUMNS = ["set", "examples", "with artifacts", "clean"]
-TEACH_COLUMNS = ["held-out example", "base", "fine-tuned"]
+TEACH_COLUMNS = ["example", "fold", "base", "fine-tuned"]
 
 
 def example_sets(services: Services) -> list[list]:
@@ -132,6 +132,19 @@ def teach_add(services: Services, set_name: str, image: Image.Image | None, mask
         example_sets(services)
 
 
+def teach_add_file(services: Services, set_name: str, image: Image.Image | None, mask_file) -> tuple[str, list[list]]:
+    """Save the image with a mask file drawn elsewhere (read as :mod:`pal4vst.mask_files` reads
+    every mask) into ``set_name``: ``(text, set rows)``. ``mask_file``: a path, or gradio 3's
+    uploaded file object."""
+    from pal4vst.mask_files import read_mask_file
+
+    if image is None:
+        raise ValueError("upload the image the mask belongs to first")
+    read = read_mask_file(getattr(mask_file, "name", mask_file))
+    text, rows = teach_add(services, set_name, image, read.marked)
+    return (f"{text}\nnote: {read.note}" if read.note else text), rows
+
+
 def teach_run(services: Services, base_model: str, set_name: str, options, *, on_step=None, should_stop=None,
               make_room: Callable[[], None] = lambda: None):
     """Fine-tune ``base_model`` on ``set_name`` (:func:`pal4vst.learn.teach.teach`):
@@ -147,7 +160,7 @@ def teach_run(services: Services, base_model: str, set_name: str, options, *, on
     make_room()
     res = teach(base, folder, services.model_dirs[0] / f"{options.model_name}.safetensors", options,
                 device=services.device, on_step=on_step, should_stop=should_stop, base_name=base_model)
-    rows = [[e["example"], *(("clean, marks " + format(e[f"marked_{w}"], ".1%")) if e["iou_before"] is None
+    rows = [[e["example"], e["fold"], *(("clean, marks " + format(e[f"marked_{w}"], ".1%")) if e["iou_before"] is None
                              else format(e[f"iou_{w}"], ".3f") for w in ("before", "after"))]
             for e in res.report["per_example"]]
     return res.summary(), rows, res.report, res.path.name

@@ -10,7 +10,7 @@ from pal4vst.settings import ExampleOptions, TeachOptions
 from .args import ArgsError, PALArgs
 from .controls import build
 from .tab_actions import (REPORT_COLUMNS, SET_COLUMNS, TEACH_COLUMNS, detect_image, example_sets, fix_image,
-                          score_folder, teach_add, teach_run, teach_show)
+                          score_folder, teach_add, teach_add_file, teach_run, teach_show)
 
 
 def _table(rows, columns: list[str]):
@@ -133,6 +133,8 @@ def _teach_tab(services, model, threshold) -> None:
                 show_btn = gr.Button("Show PAL's mask", variant="primary")
                 editor, added, removed = _mask_editor()
                 pal_mask = gr.State(None)
+                mask_file = gr.File(label="...or a mask file drawn elsewhere (white = broken; used instead of the "
+                                    "editor when given)", file_types=["image"], elem_id="pal4vst_teach_mask_file")
                 with gr.Row():
                     set_name = build(gr, "set_name", ExampleOptions)
                     add_btn = gr.Button("Add to set")
@@ -153,9 +155,10 @@ def _teach_tab(services, model, threshold) -> None:
                     ft_btn = gr.Button("Fine-tune the model chosen above", variant="primary",
                                        elem_id="pal4vst_teach_go")
                     stop_btn = gr.Button("Stop (keep the best so far)")
-                ft_text = gr.Textbox(label="Fine-tune: the held-out examples judge", lines=6, interactive=False,
-                                     elem_id="pal4vst_teach_result")
-                ft_rows = gr.Dataframe(headers=TEACH_COLUMNS, label="Held-out examples: artifact IoU",
+                ft_text = gr.Textbox(label="Fine-tune: the verdict of examples it never learned from", lines=6,
+                                     interactive=False, elem_id="pal4vst_teach_result")
+                ft_rows = gr.Dataframe(headers=TEACH_COLUMNS,
+                                       label="Each example, judged by a model that never learned from it: artifact IoU",
                                        interactive=False, elem_id="pal4vst_teach_rows")
 
         def show(m, img, t):
@@ -165,9 +168,12 @@ def _teach_tab(services, model, threshold) -> None:
         edit_outputs = [editor] if editor is not None else [added, removed]
         show_btn.click(_safe(show), inputs=[model, image, threshold], outputs=edit_outputs + [pal_mask, teach_text])
 
-        def add(name, img, mask, *edits):
+        def add(name, img, mask, drawn, *edits):
+            if drawn is not None:
+                text, rows = teach_add_file(services(), name, img, drawn)
+                return text, _table(rows, SET_COLUMNS), gr.update(choices=[r[0] for r in rows], value=name.strip())
             if mask is None:
-                raise ValueError("show PAL's mask first (then correct it)")
+                raise ValueError("show PAL's mask first (then correct it), or give a mask file")
             if editor is not None:
                 size = img.size if img is not None else (mask.shape[1], mask.shape[0])
                 corrected = mask_from_editor(edits[0], size)
@@ -176,7 +182,7 @@ def _teach_tab(services, model, threshold) -> None:
             text, rows = teach_add(services(), name, img, corrected)
             return text, _table(rows, SET_COLUMNS), gr.update(choices=[r[0] for r in rows], value=name.strip())
 
-        add_btn.click(_safe(add), inputs=[set_name, image, pal_mask] + edit_outputs,
+        add_btn.click(_safe(add), inputs=[set_name, image, pal_mask, mask_file] + edit_outputs,
                       outputs=[teach_text, sets, ft_set])
 
         def finetune(m, s, name, rec, n, rate, held, sd, progress=gr.Progress()):
@@ -186,12 +192,13 @@ def _teach_tab(services, model, threshold) -> None:
                                    seed=int(sd))
             progress(0, desc="preparing the fine-tune")
 
-            def on_step(step, total, loss):
-                progress((step, total), desc=f"fine-tuning: step {step} of {total}, loss {loss:.4f}")
+            def on_step(step, total, loss, stage):
+                progress((step, total), desc=f"fine-tuning ({stage}): step {step} of {total}, loss {loss:.4f}")
 
-            summary, rows, _, new = teach_run(svc, m, s, options, on_step=on_step,
-                                              should_stop=svc.stop_teaching.is_set, make_room=_make_room)
-            return summary, _table(rows, TEACH_COLUMNS), gr.update(choices=svc.model_choices())
+            summary, rows, report, new = teach_run(svc, m, s, options, on_step=on_step,
+                                                   should_stop=svc.stop_teaching.is_set, make_room=_make_room)
+            chosen = new if report["better"] else m  # only a model judged better replaces the one in use
+            return summary, _table(rows, TEACH_COLUMNS), gr.update(choices=svc.model_choices(), value=chosen)
 
         ft_btn.click(_safe(finetune), inputs=[model, ft_set, model_name, recipe, steps, lr, held_out, seed],
                      outputs=[ft_text, ft_rows, model])

@@ -4,7 +4,7 @@ from .detailer import PALDetailer
 from .detect_node import PALDetect, PALScore
 from .impact import PALDetectorProvider, PALDetectSEGS
 from .model_node import PALLoadModel
-from .teach_nodes import PALEditMask, PALFineTune, PALSaveExample
+from .teach_nodes import PALEditMask, PALFineTune, PALLoadMask, PALSaveExample
 from .zoom_node import PALComposite, PALZoomCrop
 
 NODE_CLASS_MAPPINGS = {
@@ -17,6 +17,7 @@ NODE_CLASS_MAPPINGS = {
     "PALDetectSEGS": PALDetectSEGS,
     "PALDetectorProvider": PALDetectorProvider,
     "PALEditMask": PALEditMask,
+    "PALLoadMask": PALLoadMask,
     "PALSaveExample": PALSaveExample,
     "PALFineTune": PALFineTune,
 }
@@ -30,6 +31,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PALDetectSEGS": "PAL Detect (SEGS)",
     "PALDetectorProvider": "PAL Detector Provider (Impact)",
     "PALEditMask": "PAL Edit Mask (for the mask editor)",
+    "PALLoadMask": "PAL Load Mask (any mask file)",
     "PALSaveExample": "PAL Save Example",
     "PALFineTune": "PAL Fine-Tune",
 }

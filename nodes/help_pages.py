@@ -38,14 +38,15 @@ HOST_WIDGETS = {"seed": "INT", "sampler_name": "choice", "scheduler": "choice"} 
 SAMPLING_NODES = ("PALDetailer",)  # the nodes that show KSampler's own widgets
 FILE_CHOICES = {("PALLoadModel", "model"): "choice: a release (`unified`, `stylegan2`, `portrait_shadow_removal`) "
                                            "or a file in `models/pal4vst`",
-                ("PALFineTune", "example_set"): "choice: a set in `models/pal4vst/examples`"}  # lists of the machine
+                ("PALFineTune", "example_set"): "choice: a set in `models/pal4vst/examples`",
+                ("PALLoadMask", "image"): "choice: a file in ComfyUI's `input` folder (upload one with the button)"}  # lists of the machine
 OVERRIDES: dict[tuple[str, str], str] = {
     ("PALComposite", "image"): "the original images PAL Zoom Crop cut the crops from",
     ("PALDetailer", "image"): "the images to repair (a batch)",
     ("PALEditMask", "mask"): "PAL Detect's mask (the one to correct)",
     ("PALSaveExample", "image"): "the image, e.g. from the Load Image you corrected the mask in",
-    ("PALSaveExample", "mask"): "its mask, white = broken (Load Image's MASK after the mask editor); an empty mask "
-                                "says nothing is broken",
+    ("PALSaveExample", "mask"): "its mask, white = broken (Load Image's MASK after the mask editor, or PAL Load "
+                                "Mask for a mask file drawn elsewhere); an empty mask says nothing is broken",
     ("PALFineTune", "pal_model"): "the model to start from, from **PAL Load Model** (`unified` for most generators)",
 }
 

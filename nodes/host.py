@@ -134,6 +134,19 @@ def input_directory() -> Path:
     return Path(os.environ.get("PAL4VST_INPUT_DIR", "input"))
 
 
+def input_files() -> list[str]:
+    """The files of ComfyUI's input folder, as Load Image lists them."""
+    folder = input_directory()
+    return sorted(f.name for f in folder.iterdir() if f.is_file()) if folder.is_dir() else []
+
+
+def input_path(name: str) -> Path:
+    """The file a Load Image-style input names (``name [input]`` annotations included)."""
+    if IN_COMFY:
+        return Path(folder_paths.get_annotated_filepath(name))
+    return input_directory() / name
+
+
 def models_directory() -> Path:
     """The first ``models/pal4vst`` folder: where new models and example sets go (PAL Load Model
     lists what is there)."""

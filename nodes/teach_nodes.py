@@ -1,6 +1,6 @@
 """Teach PAL your generator, in ComfyUI: PAL Edit Mask (PAL's mask, ready to correct in the mask
 editor), PAL Save Example (into an example set) and PAL Fine-Tune (a new model, judged on held-out
-examples). The work is the core's (:mod:`pal4vst.learn`); these nodes only move pictures and files.
+examples, each judged by a model that never learned from it). The work is the core's (:mod:`pal4vst.learn`); these nodes only move pictures and files.
 """
 
 from __future__ import annotations
@@ -82,6 +82,44 @@ class PALEditMask:
                 "result": (names,)}
 
 
+class PALLoadMask:
+    """A mask file read as people draw them (:mod:`pal4vst.mask_files`), for PAL Save Example."""
+
+    CATEGORY = CATEGORY
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_IS_LIST, OUTPUT_TOOLTIPS = outputs(
+        Output("mask", "MASK", "1 where the file marks something broken"),
+        Output("note", "STRING", "how the file was read, when that needs saying (a JPEG mask), else empty"),
+    )
+    OUTPUT_NODE = True
+    FUNCTION = "load"
+    SEARCH_ALIASES = ["load mask", "mask file", "label file", "teach", "artifact mask"]
+    DESCRIPTION = ("Loads a mask drawn elsewhere: white (bright) = broken on black, palette images by their colours, "
+                   "strokes only in the alpha channel, 16-bit and RGB masks, 0/1 masks, JPEG masks at half-way (with "
+                   "a note). A file that is no mask (a photo) is an error naming it, never an empty mask. Connect it "
+                   "to PAL Save Example with its image.")
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        return {"required": {"image": (host.input_files(), {"image_upload": True,
+                                                            "tooltip": "the mask file, in ComfyUI's input folder"})}}
+
+    @classmethod
+    def IS_CHANGED(cls, image: str) -> str:
+        path = host.input_path(image)
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, image: str) -> bool | str:
+        return True if host.input_path(image).is_file() else f"no mask file {image!r} in the input folder"
+
+    def load(self, image: str):
+        from pal4vst.mask_files import read_mask_file
+
+        read = read_mask_file(host.input_path(image))
+        text = f"{image}: {read.marked.mean():.1%} marked" + (f"\nnote: {read.note}" if read.note else "")
+        return {"ui": {"text": [text]}, "result": (torch.from_numpy(read.marked.astype(np.float32))[None], read.note)}
+
+
 class PALSaveExample:
     """Adds images with their (corrected) masks to an example set, to teach PAL your generator."""
 
@@ -92,8 +130,9 @@ class PALSaveExample:
     OUTPUT_NODE = True
     FUNCTION = "save"
     SEARCH_ALIASES = ["teach", "example set", "dataset", "label", "save mask", "training data", "fine-tune data"]
-    DESCRIPTION = ("Saves each image and its mask (white = broken; an empty mask says nothing is broken) into "
-                   "models/pal4vst/examples/<set>, never overwriting an example. About ten, with artifacts and "
+    DESCRIPTION = ("Saves each image and its mask (white = broken; an empty mask says nothing is broken; a mask file "
+                   "drawn elsewhere comes through PAL Load Mask) into models/pal4vst/examples/<set>, never "
+                   "overwriting an example. About ten, with artifacts and "
                    "without, are enough for PAL Fine-Tune.")
 
     @classmethod
@@ -127,20 +166,23 @@ class PALFineTune:
 
     CATEGORY = CATEGORY
     RETURN_TYPES, RETURN_NAMES, OUTPUT_IS_LIST, OUTPUT_TOOLTIPS = outputs(
-        Output("pal_model", "PAL_MODEL", "the fine-tuned model when it is better on the held-out examples, else the "
-                                         "base model (the report says which)"),
-        Output("report", "STRING", "JSON: base and example set (with hashes), examples learned from and held out, "
-                                   "steps, artifact IoU before and after on the held-out examples, the verdict"),
-        Output("iou_before", "FLOAT", "artifact IoU of the base model on the held-out examples"),
-        Output("iou_after", "FLOAT", "artifact IoU of the fine-tuned model on the held-out examples"),
+        Output("pal_model", "PAL_MODEL", "the fine-tuned model when the verdict is better, else the base model (the "
+                                         "report says which)"),
+        Output("report", "STRING", "JSON: base and example set (with hashes), the folds, each example's IoU before "
+                                   "and after, the gain with its interval, the verdict"),
+        Output("iou_before", "FLOAT", "artifact IoU of the base model over every example (pooled)"),
+        Output("iou_after", "FLOAT", "artifact IoU over every example, each judged by a model that never learned "
+                                     "from it"),
     )
     OUTPUT_NODE = True
     FUNCTION = "finetune"
     SEARCH_ALIASES = ["teach", "train", "fine-tune", "finetune", "adapt", "lora", "custom detector"]
-    DESCRIPTION = ("Fine-tunes the PAL model on an example set (PAL Save Example): part of the examples is held out "
-                   "and judges base and result honestly. Writes models/pal4vst/<name>.safetensors (listed by PAL Load "
-                   "Model after a refresh) with its record; unloads ComfyUI's models first. Cancel stops between "
-                   "steps and keeps the best model so far.")
+    DESCRIPTION = ("Fine-tunes the PAL model on an example set (PAL Save Example). Every example is judged by a model "
+                   "that never learned from it (a few folds, each learning from the others), with an interval: the "
+                   "verdict is better, worse or not shown better, and only a better model is passed on. The model "
+                   "written then learns from all examples (so the run costs one training per fold plus one). Writes "
+                   "models/pal4vst/<name>.safetensors (listed by PAL Load Model after a refresh) with its record; "
+                   "unloads ComfyUI's models first. Cancel stops between steps and keeps the best model so far.")
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:
@@ -181,9 +223,9 @@ class PALFineTune:
         host.make_room()
         bar = host.Progress(opts.steps or 1)
 
-        def on_step(step: int, total: int, loss: float) -> None:
+        def on_step(step: int, total: int, loss: float, stage: str) -> None:
             bar.show(step, total)
-            host.progress_text(unique_id, f"step {step}/{total}, loss {loss:.4f}")
+            host.progress_text(unique_id, f"{stage}: step {step}/{total}, loss {loss:.4f}")
 
         device = str(host.compute_device(pal_model.device))
         try:

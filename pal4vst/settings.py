@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import field
 
+from .learn.recipes import MODEL_LR, TEACH, describe_teach
 from .options import option, settings
 
 
@@ -170,17 +171,21 @@ class TeachOptions:
 
     model_name: str = option("my_generator", "name of the new model: models/pal4vst/<name>.safetensors (a number is "
                              "added rather than overwrite; a release's name is refused)", label="New model name")
-    recipe: str = option("default", "default: 300 steps at the model's own size (minutes on a GPU, fits in 8 GB); "
-                         "quick: 100 steps at three quarters of the size (usable on a CPU). Both: every weight learns, "
-                         "held near the base's so that what it knew is kept", choices=("default", "quick"),
+    recipe: str = option("default", f"default: {describe_teach('default')} (minutes on a GPU, fits in 8 GB); quick: "
+                         f"{describe_teach('quick')} (usable on a CPU). Both: every weight learns, held near the "
+                         "base's so that what it knew is kept. The verdict costs more trainings than one: one per "
+                         "fold (see the held-out share) and the final one", choices=tuple(TEACH),
                          label="Fine-tune recipe")
-    steps: int = option(0, "optimiser steps (0: the recipe's)", min=0, max=100_000, step=10,
+    steps: int = option(0, "optimiser steps of each training (0: the recipe's)", min=0, max=100_000, step=10,
                         label="Fine-tune steps (0 = recipe)")
-    lr: float = option(0.0, "learning rate of the backbone, the heads x10 (0: the release's fine-tune rate, 6e-05)",
-                       min=0.0, max=0.1, step=1e-5, label="Learning rate (0 = recipe)")
-    held_out: float = option(0.3, "share of the examples kept out of training to judge the result honestly (never "
-                             "trained on, never used to choose)", min=0.1, max=0.5, step=0.05,
-                             label="Held-out share")
+    lr: float = option(0.0, f"peak learning rate of the backbone, the heads x10 (0: the model's own: "
+                       f"{MODEL_LR['swin_b']:g} for Swin-B, the released models' fine-tune rate; "
+                       f"{MODEL_LR['tiny']:g} for the tiny test preset)", min=0.0, max=0.1, step=1e-5,
+                       label="Learning rate (0 = the model's)")
+    held_out: float = option(0.3, "share of the examples each fold holds out: every example is judged once by a "
+                             "model that never learned from it (cross-fitting, about 1/share folds, fewer for small "
+                             "sets so that each fold judges at least 3 examples with artifacts); the model you get "
+                             "then learns from all of them", min=0.1, max=0.5, step=0.05, label="Held-out share")
     seed: int = option(0, "seed of the split, the sampling and the augmentation", min=0, max=2**31 - 1,
                        label="Fine-tune seed")
 

@@ -189,15 +189,12 @@ def load_extension(fresh: bool = False):
 
 # ------------------------------------------------------------------------- teaching (issue #22)
 
-TEACH_LR = 3e-4  # the tiny model's learning rate (Swin-B's recipe uses the release's 6e-05)
-
-
 @pytest.fixture(scope="session")
 def taught(tmp_path_factory):
     """A known-answer setup for teaching: a tiny base model that knows one artifact kind
     ("noise", learned here from 300 images in 500 steps), ten examples of a kind it has never
     seen ("solid": flat saturated patches), and unseen test images of both kinds."""
-    from training.synthetic import teaching_scenario
+    from pal4vst.testing import teaching_scenario
 
     return teaching_scenario(tmp_path_factory.mktemp("teach"), val=24)
 
@@ -211,3 +208,28 @@ def artifact_iou(model, data) -> float:
 
     return confusion(Detector(load_checkpoint(model), device="cpu", dtype="fp32"),
                      discover(data, "val").samples).artifact_iou
+
+
+def write_mask_kinds(folder, marks) -> dict:
+    """The same marks saved as each kind of mask file people make (issue #27): palette (index 0
+    white), strokes only in the alpha channel, 16-bit, red strokes on black, 0/1 and JPEG."""
+    import numpy as np
+    from PIL import Image
+
+    grey = np.where(marks, 255, 0).astype(np.uint8)
+    files = {}
+    pal = Image.fromarray(np.where(marks, 0, 1).astype(np.uint8), mode="P")  # index 0 is white
+    pal.putpalette([255, 255, 255, 0, 0, 0] + [0, 0, 0] * 254)
+    files["palette.png"] = pal
+    rgba = np.zeros((*marks.shape, 4), np.uint8)
+    rgba[..., 3] = grey
+    files["alpha.png"] = Image.fromarray(rgba, "RGBA")
+    files["sixteen.png"] = Image.fromarray(np.where(marks, 65535, 0).astype(np.uint16))
+    rgb = np.zeros((*marks.shape, 3), np.uint8)
+    rgb[marks] = (255, 0, 0)
+    files["red.png"] = Image.fromarray(rgb)
+    files["ones.png"] = Image.fromarray(marks.astype(np.uint8))
+    files["jpeg.jpg"] = Image.fromarray(grey)
+    for name, im in files.items():
+        im.save(folder / name, **({"quality": 80} if name.endswith(".jpg") else {}))
+    return {name: folder / name for name in files}

@@ -396,8 +396,8 @@ def test_stale_ui_config_entries_are_dropped_and_the_rest_kept(tmp_path):
 def test_tab_teaches_from_corrected_masks(services, taught):
     """The Teach tab's path: PAL's mask shown as an editable layer, the artist's correction added
     to a set (ImageEditor values, and gradio 3's add/erase pads), a fine-tune judged on held-out
-    examples, the new model listed and used."""
-    from conftest import TEACH_LR, artifact_iou
+    folds, the new model listed and used."""
+    from conftest import artifact_iou
 
     from pal4vst.settings import TeachOptions
     from pal4vst_extension.mask_editing import mask_from_editor, mask_from_sketches
@@ -426,10 +426,11 @@ def test_tab_teaches_from_corrected_masks(services, taught):
     assert rows == example_sets(services) and rows[0][:2] == ["my gen", 10]
     steps = []
     summary, per_example, report, new = teach_run(services, "noise_base.safetensors", "my gen",
-                                                  TeachOptions(model_name="taught", lr=TEACH_LR),
-                                                  on_step=lambda s, n, loss: steps.append(s))
-    assert steps[-1] == 300 and new == "taught.safetensors" and report["better"]
-    assert summary.startswith("Better") and len(per_example) == 3
+                                                  TeachOptions(model_name="taught"),
+                                                  on_step=lambda s, n, loss, stage: steps.append((s, n, stage)))
+    assert steps[-1] == (1200, 1200, "final") and new == "taught.safetensors" and report["better"]
+    assert summary.startswith("Better") and len(per_example) == 10  # every example, judged by a fold's model
+    assert {row[1] for row in per_example} == {1, 2, 3}
     assert new in services.model_choices()  # every PAL model dropdown lists it after a refresh
     path = services.model_dirs[0] / new
     assert artifact_iou(path, taught["new"]) > artifact_iou(taught["base"], taught["new"]) + 0.25
@@ -438,3 +439,31 @@ def test_tab_teaches_from_corrected_masks(services, taught):
     assert det.par > 0
     with pytest.raises(ValueError, match="there is no example set 'nothing'"):
         teach_run(services, "noise_base.safetensors", "nothing", TeachOptions())
+
+
+def test_tab_adds_a_mask_file_of_every_kind(services, tmp_path):
+    """The Teach page's "...or a mask file": each kind people draw, read by the one reader (the
+    path gradio 4 hands over, and gradio 3's uploaded-file object)."""
+    from conftest import write_mask_kinds
+
+    from pal4vst_extension.tab_actions import teach_add_file
+
+    marks = np.zeros((40, 56), bool)
+    marks[5:20, 6:22] = True
+    marks[28:33, 10:50] = True
+    drawn = tmp_path / "drawn"
+    drawn.mkdir()
+    kinds = write_mask_kinds(drawn, marks)
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8))
+    assert kinds
+    for i, (name, path) in enumerate(kinds.items()):
+        given = str(path) if i % 2 else type("Upload", (), {"name": str(path)})()  # gradio 4 / gradio 3
+        text, rows = teach_add_file(services, "drawn", image, given)
+        assert text.startswith("saved") and ("note:" in text) == name.endswith(".jpg")
+    saved = sorted((services.model_dirs[0] / "examples" / "drawn").glob("*_mask.png"))
+    assert len(saved) == len(kinds) and rows[0][:2] == ["drawn", len(kinds)]
+    for path in saved:
+        assert ((np.asarray(Image.open(path)) > 127) != marks).mean() < 0.01, path
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (40, 56), dtype=np.uint8)).save(drawn / "photo.png")
+    with pytest.raises(ValueError, match="photo.png"):
+        teach_add_file(services, "drawn", image, str(drawn / "photo.png"))

@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None):
         options = options_from(args, TeachOptions)
         res = teach(args.source, args.data, args.out / "best.safetensors", options, device=args.device,
                     overrides=overrides(args), overwrite=True,
-                    on_step=lambda step, total, loss: print(f"step {step}/{total} loss {loss:.4f}", file=sys.stderr)
+                    on_step=lambda step, total, loss, stage: print(f"{stage}: step {step}/{total} loss {loss:.4f}",
+                                                                   file=sys.stderr)
                     if step % 10 == 0 or step == total else None)
     except (ExampleError, CheckpointError, WeightsNotFound, OptionError, ValueError) as e:
         print(f"finetune: {e}", file=sys.stderr)

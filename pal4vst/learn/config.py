@@ -11,6 +11,7 @@ from ..model.segmenter import PRESETS
 from ..options import add_arguments, option, settings
 from .adapt import TUNES
 from .errors import LearnError
+from .recipes import DEFAULT_LR, MODEL_LR, RECIPES
 
 
 @settings
@@ -85,18 +86,13 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-# Named starting points; a config file, flags and --set apply on top.
-RECIPES: dict[str, dict] = {
-    # The official unified config: Swin-B from ImageNet-22k weights, 20k iterations of batch 8.
-    "release": {},
-    # Few-shot fine-tuning of a released model (the paper's ~10 images of an unseen generator).
-    "finetune": dict(iters=2000, warmup_iters=100, poly_end=2000, val_interval=200, ckpt_interval=200,
-                     out="runs/finetune"),
-    # Small presets learning from random weights in a short run (what tests/test_training.py's
-    # learning test uses): a high learning rate reached after 50 steps and decayed to zero at the
-    # run's end, no drop path, milder rescaling.
-    "scratch": dict(lr=1e-3, head_lr_mult=1.0, warmup_iters=50, poly_end=0, drop_path=0.0, ratio_range=(0.75, 1.5)),
-}
+def model_lr(config) -> float:
+    """The peak fine-tune learning rate of a model of this architecture (:data:`MODEL_LR`)."""
+    for name, p in PRESETS.items():
+        if (p.embed_dim, tuple(p.depths), tuple(p.num_heads)) == (config.embed_dim, tuple(config.depths),
+                                                                   tuple(config.num_heads)):
+            return MODEL_LR.get(name, DEFAULT_LR)
+    return DEFAULT_LR
 
 
 def recipe(name: str) -> TrainConfig:
@@ -133,8 +129,9 @@ def add_override_args(ap: argparse.ArgumentParser) -> None:
     given leaves the recipe's value); any other field with ``--set key=value``."""
     add_arguments(ap, TrainConfig, FLAGS, keep_absent=True)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field")
-    ap.add_argument("--recipe", choices=list(RECIPES), help="starting point: release (default of train), finetune "
-                    "(default of finetune) or scratch (short runs of small presets from random weights)")
+    ap.add_argument("--recipe", choices=[r for r in RECIPES if not r.startswith("teach")],
+                    help="starting point: release (default of train), finetune or scratch (short runs of small presets "
+                    "from random weights)")
 
 
 def apply_overrides(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:

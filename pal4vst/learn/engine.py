@@ -25,6 +25,7 @@ from ..device import pick_device, pick_dtype
 from ..distributed import World
 from ..files import atomic_write
 from ..model.checkpoint import CheckpointError, LoadedModel, load_checkpoint, load_torch_file, save_safetensors
+from ..model.lora import folded_state_dict
 from ..model.segmenter import PALSegmenter, preset
 
 from .adapt import prepare
@@ -141,12 +142,22 @@ class TrainResult:
     out: str
 
 
+def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The weights as a saved model holds them (adapters folded), copied to the CPU."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in folded_state_dict(model).items()}
+
+
 class Trainer:
-    """The model, optimiser, schedule and AMP scaler of one run, and what happens to them."""
+    """The model, optimiser, schedule and AMP scaler of one run, and what happens to them.
+
+    :meth:`validate` keeps the best score so far (``best``) and, with ``keep_best``, a copy of
+    those weights (``best_weights``): what a stopped or finished fine-tune hands on."""
 
     def __init__(self, cfg: TrainConfig, world: World, device: torch.device, accum: int,
-                 init: LoadedModel | None = None) -> None:
+                 init: LoadedModel | None = None, keep_best: bool = False) -> None:
         self.cfg, self.world, self.device, self.accum = cfg, world, device, accum
+        self.keep_best = keep_best
+        self.best_weights: dict[str, torch.Tensor] | None = None
         torch.manual_seed(cfg.seed)
         self.model = build(cfg, init)
         self.learning = prepare(self.model, cfg.tune, cfg.lora_rank)
@@ -246,8 +257,10 @@ class Trainer:
         finally:
             if was_training:
                 self.train_mode()
-        if conf.artifact_iou > self.best.artifact_iou:
+        if conf.artifact_iou > self.best.artifact_iou or (self.keep_best and self.best_weights is None):
             self.best = Best(conf.artifact_iou, conf.miou, self.done)
+            if self.keep_best:
+                self.best_weights = snapshot(self.model)
         return conf
 
     def save(self, path: Path) -> None:

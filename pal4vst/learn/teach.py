@@ -1,33 +1,33 @@
-"""Teach a PAL model a generator it has never seen, from a few examples, with an honest
-before/after: what every host's Fine-tune runs (ComfyUI's node, the webui's tab) and
-``python -m training.finetune``.
+"""Teach a PAL model a generator it has never seen, from a few examples, with a verdict every
+example backs: what every host's Fine-tune runs (ComfyUI's node, the webui's tab), ``pal4vst
+teach`` and ``python -m training.finetune``.
 
 1. The examples are read and checked (:func:`pal4vst.learn.examples.read_set`).
-2. Part of them is **held out** (``TeachOptions.held_out``, examples with artifacts and clean ones
-   in proportion; a dataset's own ``val`` split when it has one). They are never trained on and
-   never used to choose anything: they only judge, once before and once after.
-3. The base model is fine-tuned on the rest, with the recipe's choice of what learns
-   (:mod:`pal4vst.learn.adapt`). Every ``check_every`` steps the weights are scored on the
-   *training* examples and the best so far is kept; Stop (``should_stop``) ends the run between
-   two steps with that best.
-4. Artifact IoU of base and fine-tuned model on the held-out examples; the model is written
-   (atomically, never over an existing file or under a release's name) with the record in its
-   metadata and in a JSON beside it. A fine-tuned model that is not better says so.
+2. **Folds judge the recipe on this set** (:mod:`pal4vst.learn.verdict`): the examples are dealt
+   into ``k`` folds; for each, a model learns from the other folds and judges that one. Every
+   example is judged once, by a model that never learned from it, before (the base) and after.
+   A dataset in the released layout is judged by its own ``val`` split instead (one training).
+3. The verdict: pooled artifact IoU before and after over all judged examples, a bootstrap
+   interval of the gain, how many examples got better or worse: **better**, **worse** or **not
+   shown better**.
+4. The model the user gets then learns from every example (``k + 1`` trainings in all). Each
+   training scores its weights on its *training* examples every ``steps / CHECKS`` steps and
+   keeps the best so far; Stop (``should_stop``) ends the run between two steps with that best.
+5. The model is written (atomically, never over an existing file or under a release's name) with
+   the record in its metadata and in a JSON beside it. Hosts pass it on only when it is better.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import math
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .. import __version__
@@ -35,24 +35,16 @@ from ..device import pick_device
 from ..distributed import World
 from ..files import atomic_write
 from ..detect import Detector
-from ..model.checkpoint import CheckpointError, file_sha256, load_checkpoint, save_safetensors
-from ..model.lora import folded_state_dict
+from ..model.checkpoint import CheckpointError, LoadedModel, file_sha256, load_checkpoint, save_safetensors
 from ..model.weights import RELEASES, resolve
 from ..settings import TeachOptions
-from .config import RECIPES as TRAIN_RECIPES
-from .config import TrainConfig
+from . import verdict as V
+from .config import TrainConfig, model_lr
 from .data import Sample, load_label
 from .examples import MIN_EXAMPLES, ExampleError, ExampleSet, read_set
-from .metrics import Confusion, confusion, live_detector
+from .metrics import confusion, live_detector
+from .recipes import RECIPES, TEACH, teach_recipe
 
-#: What each recipe sets on top of the fine-tune recipe (``pal4vst.learn.config.RECIPES``),
-#: chosen by ``benchmarks/bench_finetune.py`` (the README's table).
-RECIPES: dict[str, dict[str, Any]] = {
-    "default": dict(tune="all", iters=300, batch=2, warmup_iters=30, poly_end=0, drop_path=0.0, freeze_bn=True,
-                    anchor=100.0, size=1.0),
-    "quick": dict(tune="all", iters=100, batch=2, warmup_iters=10, poly_end=0, drop_path=0.0, freeze_bn=True,
-                  anchor=100.0, size=0.75),
-}
 CHECKS = 6  # scorings of the training examples over a run (the best so far is kept)
 
 
@@ -73,6 +65,7 @@ class TeachResult:
 
     @property
     def better(self) -> bool:
+        """Only when the verdict is "better": what hosts pass on."""
         return self.report["better"]
 
     @property
@@ -84,27 +77,37 @@ class TeachResult:
         return format_report(self.report)
 
 
-def split(examples: ExampleSet, share: float, seed: int = 0) -> tuple[list[Sample], list[Sample]]:
-    """``(learn from, held out)``: a dataset's own ``val`` split, else about ``share`` of the
-    examples, with artifacts and clean ones in proportion (at least one with artifacts on each
-    side), chosen by a hash of their names and ``seed`` (the same set splits the same way)."""
+@dataclass(frozen=True)
+class Fold:
+    """One training of a teach run: what it learns from, and what it judges (nothing for the final one)."""
+
+    learn_from: list[Sample]
+    judged: list[Sample]
+
+
+def _marked(samples: list[Sample]) -> list[bool]:
+    return [bool(load_label(s).any()) for s in samples]
+
+
+def plan(examples: ExampleSet, share: float, seed: int = 0) -> tuple[list[Fold], bool]:
+    """The trainings of a teach run and whether a final one on every example follows: ``k``
+    folds judging the set (:func:`pal4vst.learn.verdict.fold_count`), or a dataset's own ``val``
+    split judging one model that learned from the rest (no final training)."""
     if examples.held_out:
-        return examples.samples, examples.held_out
+        return [Fold(examples.samples, examples.held_out)], False
     samples = examples.samples
-    marked = [s for s in samples if load_label(s).any()]
-    if len(samples) < MIN_EXAMPLES or len(marked) < 2:
+    marked = _marked(samples)
+    if len(samples) < MIN_EXAMPLES or sum(marked) < 2:
         raise ExampleError(
-            f"{examples.path.name} has {len(samples)} example(s), {len(marked)} of them marking something: teaching "
+            f"{examples.path.name} has {len(samples)} example(s), {sum(marked)} of them marking something: teaching "
             f"needs at least {MIN_EXAMPLES}, at least two of them with artifacts (one to learn from, one to judge by). "
-            "About ten is what the paper used: add more (PAL Save Example in ComfyUI, Add to set in the webui).")
-    order = lambda s: hashlib.sha1(f"{seed}:{s.image.name}".encode()).hexdigest()  # noqa: E731
-    clean = sorted((s for s in samples if s not in marked), key=order)
-    marked = sorted(marked, key=order)
-    k = max(1, round(share * len(samples)))
-    k_marked = max(1, min(len(marked) - 1, round(k * len(marked) / len(samples))))
-    k_clean = min(len(clean), k - k_marked)
-    held = marked[:k_marked] + clean[:k_clean]
-    return [s for s in samples if s not in held], held
+            "About ten is what the paper used: add more (PAL Save Example in ComfyUI, Add to set in the webui, "
+            "pal4vst examples add).")
+    k = V.fold_count(sum(marked), share)
+    fold = V.deal([s.image.name for s in samples], marked, k, seed)
+    folds = [Fold([s for s, f in zip(samples, fold) if f != i], [s for s, f in zip(samples, fold) if f == i])
+             for i in range(k)]
+    return folds, True
 
 
 def target(out: str | Path, overwrite: bool = False) -> Path:
@@ -125,12 +128,12 @@ def target(out: str | Path, overwrite: bool = False) -> Path:
     return free
 
 
-def _config(base: Path, model_size: int, options: TeachOptions, tune: str | None, overrides: dict[str, Any],
-            run: Path, device: str) -> TrainConfig:
-    recipe = dict(RECIPES[options.recipe])
-    size = max(32, int(round(model_size * recipe.pop("size") / 32)) * 32)
-    values = {**TRAIN_RECIPES["finetune"], **recipe, "crop": size, "scale": size, "init": str(base), "out": str(run),
-              "seed": options.seed, "workers": 0, "device": device}
+def _config(base: Path, model: LoadedModel, options: TeachOptions, tune: str | None, overrides: dict[str, Any],
+            device: str) -> TrainConfig:
+    recipe = TEACH[options.recipe][1]
+    size = max(32, int(round(model.config.input_size * recipe / 32)) * 32)
+    values = {**RECIPES["finetune"], **teach_recipe(options.recipe), "crop": size, "scale": size, "init": str(base),
+              "out": "", "seed": options.seed, "workers": 0, "device": device, "lr": model_lr(model.config)}
     if options.steps:
         values["iters"] = options.steps
     if options.lr:
@@ -142,21 +145,78 @@ def _config(base: Path, model_size: int, options: TeachOptions, tune: str | None
     return TrainConfig.from_dict(values)
 
 
-def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The weights as a saved model holds them (adapters folded), copied to the CPU."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in folded_state_dict(model).items()}
+@dataclass
+class Fit:
+    """One training's outcome: the best weights by score on its own examples, and how it went."""
+
+    weights: dict[str, torch.Tensor]
+    config: Any  # the trained model's ModelConfig
+    best_step: int
+    done: int
+    stopped: bool
+    checks: list[list]  # [step, artifact IoU on its training examples)
+    loss: float
 
 
-def _score(detector, samples: list[Sample]) -> tuple[Confusion, list[dict[str, Any]]]:
-    """Pooled confusion over ``samples`` and each one's IoU (None for a clean one) and marked share."""
-    total, each = Confusion(), []
-    for s in samples:
-        c = confusion(detector, [s])
-        total.matrix += c.matrix
-        iou = c.artifact_iou
-        each.append({"example": s.image.name, "iou": None if math.isnan(iou) else round(iou, 6),
-                     "marked": round(float(c.matrix[:, 1].sum() / max(1, c.matrix.sum())), 6)})
-    return total, each
+def _fit(loaded: LoadedModel, samples: list[Sample], cfg: TrainConfig, dev: torch.device,
+         on_step: Callable[[int, float], None], should_stop: Callable[[], bool] | None) -> Fit:
+    """Fine-tune ``loaded`` on ``samples`` as ``cfg`` says, keeping the best weights so far."""
+    from .engine import Trainer, sample_batches, split_batch
+
+    world = World()
+    micro, accum = split_batch(cfg, world)
+    trainer = Trainer(cfg, world, dev, accum, init=loaded, keep_best=True)
+    batches = sample_batches(cfg, samples, 0, world, micro, accum, dev)
+    check_every = max(1, cfg.iters // CHECKS)
+    checks, loss, stopped = [], float("nan"), False
+    for it in range(cfg.iters):
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
+        loss = float(trainer.step(batches, it)[0])
+        on_step(trainer.done, loss)
+        if trainer.done % check_every == 0 or trainer.done == cfg.iters:
+            checks.append([trainer.done, round(trainer.validate(samples).artifact_iou, 6)])
+    if trainer.best_weights is None or (stopped and trainer.best.iter < trainer.done):
+        checks.append([trainer.done, round(trainer.validate(samples).artifact_iou, 6)])  # the latest may be best
+    return Fit(trainer.best_weights, trainer.model.config, trainer.best.iter, trainer.done, stopped, checks, loss)
+
+
+def _model(fit: Fit, input_size: int, dev: torch.device) -> torch.nn.Module:
+    from ..model.segmenter import PALSegmenter
+
+    model = PALSegmenter(dataclasses.replace(fit.config, drop_path=0.0, input_size=input_size))
+    model.load_state_dict(fit.weights)
+    return model.eval().to(dev)
+
+
+def _row(detector, sample: Sample) -> dict[str, Any]:
+    """One example as a detector sees it: its artifact (tp, fp, fn) and pixel count."""
+    m = confusion(detector, [sample]).matrix
+    return {"counts": V.counts(m), "pixels": int(m.sum())}
+
+
+def _pooled(rows: dict[str, dict[str, Any]], names: list[str]) -> float:
+    return round(float(V.pooled_iou(np.stack([rows[n]["counts"] for n in names]))), 6)
+
+
+def _iou(c: np.ndarray) -> float | None:
+    return None if c[0] + c[2] == 0 else round(float(V.pooled_iou(c[None])), 6)
+
+
+class _Progress:
+    """Steps counted over every training of the run, for a host's one progress bar."""
+
+    def __init__(self, on_step: Callable[..., None] | None, trainings: int, steps: int) -> None:
+        self.on_step, self.trainings, self.steps, self.index, self.stage = on_step, trainings, steps, 0, ""
+
+    def start(self, index: int, stage: str) -> Callable[[int, float], None]:
+        self.index, self.stage = index, stage
+
+        def step(done: int, loss: float) -> None:
+            if self.on_step is not None:
+                self.on_step(self.index * self.steps + done, self.trainings * self.steps, loss, self.stage)
+        return step
 
 
 def teach(
@@ -169,16 +229,17 @@ def teach(
     tune: str | None = None,
     overrides: dict[str, Any] | None = None,
     overwrite: bool = False,
-    on_step: Callable[[int, int, float], None] | None = None,
+    on_step: Callable[[int, int, float, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     base_name: str = "",
 ) -> TeachResult:
-    """Fine-tune ``base`` (a release name or a file) on the examples in ``examples`` and write
-    the result to ``out`` (see the module). ``tune`` and ``overrides`` (TrainConfig fields) replace
-    the recipe's; ``on_step(step, steps, loss)`` follows the run; ``should_stop()`` is asked
-    before every step. Raises :class:`~pal4vst.learn.examples.ExampleError` on a set that cannot
-    teach (before anything is trained or written). Gradients are on for the run whatever the
-    caller's mode (ComfyUI runs its nodes under ``torch.inference_mode``)."""
+    """Fine-tune ``base`` (a release name or a file) on the examples in ``examples``, judge it,
+    and write the result to ``out`` (see the module). ``tune`` and ``overrides`` (TrainConfig
+    fields) replace the recipe's; ``on_step(step, steps, loss, stage)`` follows the run over all
+    its trainings (``stage``: "fold 2 of 3", "final"); ``should_stop()`` is asked before every
+    step. Raises :class:`~pal4vst.learn.examples.ExampleError` on a set that cannot teach (before
+    anything is trained or written). Gradients are on for the run whatever the caller's mode
+    (ComfyUI runs its nodes under ``torch.inference_mode``)."""
     with torch.inference_mode(False), torch.enable_grad():
         return _teach(base, examples, out, options, device, tune, overrides, overwrite, on_step, should_stop,
                       base_name)
@@ -186,103 +247,118 @@ def teach(
 
 def _teach(base, examples, out, options, device, tune, overrides, overwrite, on_step, should_stop,
            base_name) -> TeachResult:
-    from ..model.segmenter import PALSegmenter
-    from .engine import Trainer, sample_batches, split_batch
-
     t0 = time.perf_counter()
     base_path = resolve(str(base))
     path = target(out, overwrite)
     exset = read_set(examples)
-    learn_from, held = split(exset, options.held_out, options.seed)
+    folds, final = plan(exset, options.held_out, options.seed)
     loaded = load_checkpoint(base_path, with_aux=True)
     if loaded.output != "logits":
         raise CheckpointError(f"{base_path.name} cannot be taught: it is a TorchScript graph whose weights do not map "
                               "onto the model; teach the release's .pth (or a converted .safetensors) instead")
     dev = pick_device(device)
-    world = World()
-    with tempfile.TemporaryDirectory(prefix="pal4vst_teach_") as run:
-        cfg = _config(base_path, loaded.config.input_size, options, tune, overrides or {}, Path(run), str(dev))
-        before, before_each = _score(Detector(loaded, device=str(dev), dtype="fp32"), held)  # as it detects
-        base_size, base_sha = loaded.config.input_size, loaded.sha256
-        micro, accum = split_batch(cfg, world)
-        loaded.module.cpu()  # off the device before the trainer puts its copy there
-        trainer = Trainer(cfg, world, dev, accum, init=loaded)  # from this read, not another one
-        del loaded  # the trainer has its own copy; this one would stay in memory through the run
-        batches = sample_batches(cfg, learn_from, 0, world, micro, accum, dev)
-        check_every = max(1, cfg.iters // CHECKS)
-        best_score, best_state, best_step, done, loss = -1.0, None, 0, 0, float("nan")
-        stopped = False
-
-        def keep_if_best(score: float, model: torch.nn.Module) -> None:  # the first scoring, then a better one
-            nonlocal best_score, best_step, best_state
-            if best_state is None or score > best_score:
-                best_score, best_step, best_state = score, done, _snapshot(model)
-
-        for it in range(cfg.iters):
-            if should_stop is not None and should_stop():
-                stopped = True
-                break
-            loss = float(trainer.step(batches, it)[0])
-            done = it + 1
-            if on_step is not None:
-                on_step(done, cfg.iters, loss)
-            if done % check_every == 0 or done == cfg.iters:
-                keep_if_best(trainer.validate(learn_from).artifact_iou, trainer.model)
-        if best_state is None or (stopped and best_step < done):  # stopped between checks: the latest may be best
-            keep_if_best(trainer.validate(learn_from).artifact_iou if done else -1.0, trainer.model)
-        model = PALSegmenter(dataclasses.replace(trainer.model.config, drop_path=0.0, input_size=base_size))
-        del trainer, batches
-        model.load_state_dict(best_state)
-        model.eval().to(dev)
-        after, after_each = _score(live_detector(model, model.config.input_size, dev, None), held)
-    better = after.artifact_iou > before.artifact_iou
+    base_size, base_sha = loaded.config.input_size, loaded.sha256
+    base_detector = Detector(loaded, device=str(dev), dtype="fp32")  # "before" is the base as it detects
+    before = {s.image.name: _row(base_detector, s) for f in folds for s in f.judged}
+    del base_detector
+    loaded.module.cpu()  # each training puts its own copy on the device
+    trainings = len(folds) + final
+    after: dict[str, dict[str, Any]] = {}
+    fold_of: dict[str, int] = {}
+    records: list[dict[str, Any]] = []
+    cfg = _config(base_path, loaded, options, tune, overrides or {}, str(dev))
+    progress = _Progress(on_step, trainings, cfg.iters)
+    kept, kept_from, stopped_in = None, exset.samples, None
+    for i, fold in enumerate(folds):
+        stage = f"fold {i + 1} of {len(folds)}" if final else "training"
+        fit = _fit(loaded, fold.learn_from, cfg, dev, progress.start(i, stage), should_stop)
+        model = _model(fit, base_size, dev)
+        judge = live_detector(model, base_size, dev, None)
+        for s in fold.judged:
+            after[s.image.name], fold_of[s.image.name] = _row(judge, s), i + 1
+        names = [s.image.name for s in fold.judged]
+        records.append({"fold": i + 1, "learned_from": len(fold.learn_from), "judged": len(fold.judged),
+                        "iou_before": _pooled(before, names), "iou_after": _pooled(after, names),
+                        "steps": fit.best_step, "steps_run": fit.done, "checks": fit.checks})
+        del model, judge
+        if fit.stopped or not final:
+            kept, kept_from = fit, fold.learn_from
+            stopped_in = i if fit.stopped and final else None
+            break
+    if kept is None:
+        kept = _fit(loaded, exset.samples, cfg, dev, progress.start(len(folds), "final"), should_stop)
+    del loaded
+    judged = [n for n in before if n in after and (stopped_in is None or fold_of[n] == stopped_in + 1)]
+    b = np.stack([before[n]["counts"] for n in judged])
+    a = np.stack([after[n]["counts"] for n in judged])
+    verdict = V.judge(b, a, np.array([before[n]["pixels"] for n in judged]), options.seed)
     name = base_name or (str(base) if str(base) in RELEASES else Path(base_path).name)
-    verdict = ("Better on the held-out examples." if better else
-               f"NOT better on the held-out examples: keep using {name} (this model was saved for inspection only).")
+    headline, caveat = verdict.headline(name), ""
+    if stopped_in is not None:
+        caveat = (f"Stopped in fold {stopped_in + 1} of {len(folds)}: this model learned from {len(kept_from)} of the "
+                  f"{len(exset.samples)} examples and is judged on the {len(judged)} it did not learn from.")
+    elif kept.stopped and final:
+        if verdict.kind == V.BETTER:
+            verdict = dataclasses.replace(verdict, kind=V.NOT_SHOWN, more_examples=None)
+            headline = verdict.headline(name).split(": keep using")[0] + f": keep using {name}."
+        caveat = (f"Stopped at step {kept.done} of {cfg.iters} of the final training: the folds judged full runs, "
+                  "not this one; run again without stopping to use it.")
+    elif final:
+        caveat = (f"The {len(folds)} folds judged the recipe on this set; this model then learned from all "
+                  f"{len(exset.samples)} examples.")
+    if verdict.kind != V.BETTER:
+        headline += " This model was saved for inspection only."
+    steps_total = trainings * cfg.iters
     report = {
         "model": path.name, "base": name, "base_sha256": base_sha or file_sha256(base_path),
         "examples": str(exset.path), "example_set": exset.path.name, "examples_sha256": exset.sha256(),
-        "learned_from": [s.image.name for s in learn_from], "held_out": [s.image.name for s in held],
-        "skipped": exset.skipped, "notes": exset.notes, "recipe": options.recipe, "tune": cfg.tune, "steps": best_step, "steps_run": done,
-        "steps_planned": cfg.iters, "stopped_early": stopped, "last_loss": round(loss, 6) if done else None,
-        "iou_before": round(before.artifact_iou, 6) if not math.isnan(before.artifact_iou) else 0.0,
-        "iou_after": round(after.artifact_iou, 6) if not math.isnan(after.artifact_iou) else 0.0,
-        "better": better, "verdict": verdict,
-        "per_example": [{"example": b["example"], "iou_before": b["iou"], "iou_after": a["iou"],
-                         "marked_before": b["marked"], "marked_after": a["marked"]}
-                        for b, a in zip(before_each, after_each)],
+        "learned_from": [s.image.name for s in kept_from], "held_out": judged,
+        "skipped": exset.skipped, "notes": exset.notes, "recipe": options.recipe, "tune": cfg.tune, "lr": cfg.lr,
+        "steps": kept.best_step, "steps_run": kept.done, "steps_planned": cfg.iters, "checks": kept.checks,
+        "stopped_early": kept.stopped, "last_loss": round(kept.loss, 6) if kept.done else None,
+        "trainings": trainings, "trainings_run": len(records) + (kept is not None and final and stopped_in is None),
+        "steps_total": steps_total, "folds": records,
+        **verdict.as_dict(), "better": verdict.better, "verdict": headline, "caveat": caveat,
+        "per_example": [{"example": n, "fold": fold_of[n], "iou_before": _iou(before[n]["counts"]),
+                         "iou_after": _iou(after[n]["counts"]),
+                         "marked_before": round(int(before[n]["counts"][:2].sum()) / max(1, before[n]["pixels"]), 6),
+                         "marked_after": round(int(after[n]["counts"][:2].sum()) / max(1, after[n]["pixels"]), 6)}
+                        for n in judged],
         "train_size": cfg.crop, "device": str(dev), "seconds": round(time.perf_counter() - t0, 1),
         "pal4vst_version": __version__,
     }
+    model = _model(kept, base_size, torch.device("cpu"))
     meta = {"teach_" + k: (v if isinstance(v, str) else json.dumps(v)) for k, v in report.items()
             if k in ("base", "base_sha256", "example_set", "examples_sha256", "steps", "iou_before", "iou_after",
-                     "better", "recipe", "tune")}
-    save_safetensors(model.cpu(), path, source_sha256=report["base_sha256"], source_name=name,
+                     "better", "verdict_kind", "gain_low", "gain_high", "recipe", "tune", "lr")}
+    save_safetensors(model, path, source_sha256=report["base_sha256"], source_name=name,
                      extra={**meta, "teach_report": json.dumps(report)})
     atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(report, indent=2)))
-    del model
+    del model, kept
     if dev.type == "cuda":
         torch.cuda.empty_cache()
     return TeachResult(path, report)
 
 
 def format_report(report: dict[str, Any]) -> str:
-    """The record as people read it: the verdict first, then each held-out example."""
+    """The record as people read it: the verdict first, how sure it is, then each judged example."""
     r = report
-    stop = f", stopped at step {r['steps_run']} of {r['steps_planned']}" if r["stopped_early"] else ""
     lines = [r["verdict"],
-             f"artifact IoU on the {len(r['held_out'])} held-out example(s): {r['iou_before']:.3f} ({r['base']}) -> "
-             f"{r['iou_after']:.3f} ({r['model']}); learned from {len(r['learned_from'])} example(s) of "
-             f"{r['example_set']}, {r['steps']} steps kept ({r['recipe']} recipe, {r['tune']}{stop}), "
-             f"{r['seconds']:.0f} s on {r['device']}"]
+             f"{r['improved']} example(s) better, {r['worsened']} worse, {r['unchanged']} unchanged of {r['judged']} "
+             f"judged; a gain counts from {r['min_gain']:+.2f} with the interval above zero.",
+             r["caveat"],
+             f"{r['recipe']} recipe ({r['tune']}, lr {r['lr']:g}): {r['trainings_run']} of {r['trainings']} trainings "
+             f"of {r['steps_planned']} steps, this model's best at step {r['steps']}; {r['seconds']:.0f} s on "
+             f"{r['device']}; {r['base']} -> {r['model']}"]
     for e in r["per_example"]:
+        fold = f" (fold {e['fold']})"
         if e["iou_before"] is None:
-            lines.append(f"  {e['example']}: clean; marked {e['marked_before']:.1%} -> {e['marked_after']:.1%}")
+            lines.append(f"  {e['example']}{fold}: clean; marked {e['marked_before']:.1%} -> {e['marked_after']:.1%}")
         else:
-            lines.append(f"  {e['example']}: IoU {e['iou_before']:.3f} -> {e['iou_after']:.3f}")
+            lines.append(f"  {e['example']}{fold}: IoU {e['iou_before']:.3f} -> {e['iou_after']:.3f}")
     lines += [f"  skipped: {line}" for line in r["skipped"]]
     lines += [f"  note: {line}" for line in r.get("notes", [])]
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line)
 
 
 def read_report(path: str | Path) -> dict[str, Any] | None:
