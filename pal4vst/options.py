@@ -148,13 +148,18 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls
         default = argparse.SUPPRESS if keep_absent else d.default
         if d.kind is bool:
             parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=default,
-                                help=f"{d.spec.help}; default {d.flag if d.default else '--no-' + d.flag[2:]}")
+                                help=_escaped(f"{d.spec.help}; default {d.flag if d.default else '--no-' + d.flag[2:]}"))
             continue
         kw: dict[str, Any] = dict(dest=name, type=d.kind, default=default,
-                                  help=f"{d.describe()}; default {d.default!r}")
+                                  help=_escaped(f"{d.describe()}; default {d.default!r}"))
         if d.spec.choices and not d.spec.open_choices:
             kw["choices"] = list(d.spec.choices)
         parser.add_argument(*flags, **kw)
+
+
+def _escaped(help_text: str) -> str:
+    """A help text as argparse takes it: ``%`` is its formatting character ("75%" would fail --help)."""
+    return help_text.replace("%", "%%")
 
 
 def _is_settings(factory: Any) -> bool:

@@ -10,11 +10,12 @@ import traceback
 from pathlib import Path
 
 from .. import __version__
-from . import detect, models, refine, score
+from . import detect, models, refine, score, teach
 from .common import EXIT_INTERRUPTED, EXIT_SETUP_FAILED
 
 
-EXIT_STATUSES = "exit status: 0 all done, 1 some inputs failed, 2 usage or setup (nothing done), 130 interrupted"
+EXIT_STATUSES = ("exit status: 0 all done, 1 some inputs failed, 2 usage or setup (nothing done), 130 interrupted; "
+                 "teach: 3 a model was written but is not shown better")
 
 
 def program_name() -> str:
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_parser(sub)
     refine.add_parser(sub)
     models.add_parsers(sub)
+    teach.add_parsers(sub)
     return ap
 
 
