@@ -36,10 +36,11 @@ LINKS: dict[str, str] = {
 }
 HOST_WIDGETS = {"seed": "INT", "sampler_name": "choice", "scheduler": "choice"}  # KSampler's, as ComfyUI has them
 SAMPLING_NODES = ("PALDetailer",)  # the nodes that show KSampler's own widgets
+# the lists of the machine
 FILE_CHOICES = {("PALLoadModel", "model"): "choice: a release (`unified`, `stylegan2`, `portrait_shadow_removal`) "
                                            "or a file in `models/pal4vst`",
                 ("PALFineTune", "example_set"): "choice: a set in `models/pal4vst/examples`",
-                ("PALLoadMask", "image"): "choice: a file in ComfyUI's `input` folder (upload one with the button)"}  # lists of the machine
+                ("PALLoadMask", "image"): "choice: a file in ComfyUI's `input` folder (upload one with the button)"}
 OVERRIDES: dict[tuple[str, str], str] = {
     ("PALComposite", "image"): "the original images PAL Zoom Crop cut the crops from",
     ("PALDetailer", "image"): "the images to repair (a batch)",

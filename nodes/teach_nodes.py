@@ -1,6 +1,7 @@
 """Teach PAL your generator, in ComfyUI: PAL Edit Mask (PAL's mask, ready to correct in the mask
-editor), PAL Save Example (into an example set) and PAL Fine-Tune (a new model, judged on held-out
-examples, each judged by a model that never learned from it). The work is the core's (:mod:`pal4vst.learn`); these nodes only move pictures and files.
+editor), PAL Load Mask (a mask file drawn elsewhere), PAL Save Example (into an example set) and
+PAL Fine-Tune (a new model; every example judged by a model that never learned from it). The
+work is the core's (:mod:`pal4vst.learn`); these nodes only move pictures and files.
 """
 
 from __future__ import annotations

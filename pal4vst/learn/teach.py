@@ -245,6 +245,69 @@ def teach(
                       base_name)
 
 
+@dataclass
+class _Judged:
+    """What the folds left: each judged example's row after, its fold, each fold's record, and
+    the training whose model is written (the final one, or the fold a Stop ended)."""
+
+    after: dict[str, dict[str, Any]]
+    fold_of: dict[str, int]
+    records: list[dict[str, Any]]
+    kept: Fit
+    kept_from: list[Sample]
+    stopped_in: int | None  # the fold a Stop ended (its model is the one written)
+
+
+def _cross_fit(loaded: LoadedModel, folds: list[Fold], final: bool, exset: ExampleSet, cfg: TrainConfig,
+               dev: torch.device, progress: _Progress, should_stop, before: dict[str, dict[str, Any]]) -> _Judged:
+    """Train and judge each fold, then (unless a fold was stopped, or a dataset's own split
+    judges) the final model on every example."""
+    size = loaded.config.input_size
+    after: dict[str, dict[str, Any]] = {}
+    fold_of: dict[str, int] = {}
+    records: list[dict[str, Any]] = []
+    for i, fold in enumerate(folds):
+        fit = _fit(loaded, fold.learn_from, cfg, dev, progress.start(i, f"fold {i + 1} of {len(folds)}" if final
+                                                                     else "training"), should_stop)
+        model = _model(fit, size, dev)
+        judge = live_detector(model, size, dev, None)
+        for s in fold.judged:
+            after[s.image.name], fold_of[s.image.name] = _row(judge, s), i + 1
+        names = [s.image.name for s in fold.judged]
+        records.append({"fold": i + 1, "learned_from": len(fold.learn_from), "judged": len(fold.judged),
+                        "iou_before": _pooled(before, names), "iou_after": _pooled(after, names),
+                        "steps": fit.best_step, "steps_run": fit.done, "checks": fit.checks})
+        del model, judge
+        if fit.stopped or not final:
+            return _Judged(after, fold_of, records, fit, fold.learn_from, i if fit.stopped and final else None)
+    kept = _fit(loaded, exset.samples, cfg, dev, progress.start(len(folds), "final"), should_stop)
+    return _Judged(after, fold_of, records, kept, exset.samples, None)
+
+
+def _judge(before: dict[str, dict[str, Any]], j: _Judged, folds: list[Fold], final: bool, exset: ExampleSet,
+           cfg: TrainConfig, base: str, seed: int) -> tuple[V.Verdict, list[str], str, str]:
+    """``(verdict, judged example names, headline, caveat)`` for the model that is written."""
+    judged = [n for n in before if n in j.after and (j.stopped_in is None or j.fold_of[n] == j.stopped_in + 1)]
+    verdict = V.judge(np.stack([before[n]["counts"] for n in judged]), np.stack([j.after[n]["counts"] for n in judged]),
+                      np.array([before[n]["pixels"] for n in judged]), seed)
+    caveat = ""
+    if j.stopped_in is not None:
+        caveat = (f"Stopped in fold {j.stopped_in + 1} of {len(folds)}: this model learned from {len(j.kept_from)} of "
+                  f"the {len(exset.samples)} examples and is judged on the {len(judged)} it did not learn from.")
+    elif j.kept.stopped and final:
+        if verdict.better:  # the folds judged full runs: a stopped final training is not what they judged
+            verdict = dataclasses.replace(verdict, kind=V.NOT_SHOWN, more_examples=None)
+        caveat = (f"Stopped at step {j.kept.done} of {cfg.iters} of the final training: the folds judged full runs, "
+                  "not this one; run again without stopping to use it.")
+    elif final:
+        caveat = (f"The {len(folds)} folds judged the recipe on this set; this model then learned from all "
+                  f"{len(exset.samples)} examples.")
+    headline = verdict.headline(base)
+    if not verdict.better:
+        headline += " This model was saved for inspection only."
+    return verdict, judged, headline, caveat
+
+
 def _teach(base, examples, out, options, device, tune, overrides, overwrite, on_step, should_stop,
            base_name) -> TeachResult:
     t0 = time.perf_counter()
@@ -263,81 +326,51 @@ def _teach(base, examples, out, options, device, tune, overrides, overwrite, on_
     del base_detector
     loaded.module.cpu()  # each training puts its own copy on the device
     trainings = len(folds) + final
-    after: dict[str, dict[str, Any]] = {}
-    fold_of: dict[str, int] = {}
-    records: list[dict[str, Any]] = []
     cfg = _config(base_path, loaded, options, tune, overrides or {}, str(dev))
-    progress = _Progress(on_step, trainings, cfg.iters)
-    kept, kept_from, stopped_in = None, exset.samples, None
-    for i, fold in enumerate(folds):
-        stage = f"fold {i + 1} of {len(folds)}" if final else "training"
-        fit = _fit(loaded, fold.learn_from, cfg, dev, progress.start(i, stage), should_stop)
-        model = _model(fit, base_size, dev)
-        judge = live_detector(model, base_size, dev, None)
-        for s in fold.judged:
-            after[s.image.name], fold_of[s.image.name] = _row(judge, s), i + 1
-        names = [s.image.name for s in fold.judged]
-        records.append({"fold": i + 1, "learned_from": len(fold.learn_from), "judged": len(fold.judged),
-                        "iou_before": _pooled(before, names), "iou_after": _pooled(after, names),
-                        "steps": fit.best_step, "steps_run": fit.done, "checks": fit.checks})
-        del model, judge
-        if fit.stopped or not final:
-            kept, kept_from = fit, fold.learn_from
-            stopped_in = i if fit.stopped and final else None
-            break
-    if kept is None:
-        kept = _fit(loaded, exset.samples, cfg, dev, progress.start(len(folds), "final"), should_stop)
+    j = _cross_fit(loaded, folds, final, exset, cfg, dev, _Progress(on_step, trainings, cfg.iters), should_stop,
+                   before)
     del loaded
-    judged = [n for n in before if n in after and (stopped_in is None or fold_of[n] == stopped_in + 1)]
-    b = np.stack([before[n]["counts"] for n in judged])
-    a = np.stack([after[n]["counts"] for n in judged])
-    verdict = V.judge(b, a, np.array([before[n]["pixels"] for n in judged]), options.seed)
     name = base_name or (str(base) if str(base) in RELEASES else Path(base_path).name)
-    headline, caveat = verdict.headline(name), ""
-    if stopped_in is not None:
-        caveat = (f"Stopped in fold {stopped_in + 1} of {len(folds)}: this model learned from {len(kept_from)} of the "
-                  f"{len(exset.samples)} examples and is judged on the {len(judged)} it did not learn from.")
-    elif kept.stopped and final:
-        if verdict.kind == V.BETTER:
-            verdict = dataclasses.replace(verdict, kind=V.NOT_SHOWN, more_examples=None)
-            headline = verdict.headline(name).split(": keep using")[0] + f": keep using {name}."
-        caveat = (f"Stopped at step {kept.done} of {cfg.iters} of the final training: the folds judged full runs, "
-                  "not this one; run again without stopping to use it.")
-    elif final:
-        caveat = (f"The {len(folds)} folds judged the recipe on this set; this model then learned from all "
-                  f"{len(exset.samples)} examples.")
-    if verdict.kind != V.BETTER:
-        headline += " This model was saved for inspection only."
-    steps_total = trainings * cfg.iters
+    verdict, judged, headline, caveat = _judge(before, j, folds, final, exset, cfg, name, options.seed)
+    kept = j.kept
     report = {
         "model": path.name, "base": name, "base_sha256": base_sha or file_sha256(base_path),
         "examples": str(exset.path), "example_set": exset.path.name, "examples_sha256": exset.sha256(),
-        "learned_from": [s.image.name for s in kept_from], "held_out": judged,
+        "learned_from": [s.image.name for s in j.kept_from], "held_out": judged,
         "skipped": exset.skipped, "notes": exset.notes, "recipe": options.recipe, "tune": cfg.tune, "lr": cfg.lr,
         "steps": kept.best_step, "steps_run": kept.done, "steps_planned": cfg.iters, "checks": kept.checks,
         "stopped_early": kept.stopped, "last_loss": round(kept.loss, 6) if kept.done else None,
-        "trainings": trainings, "trainings_run": len(records) + (kept is not None and final and stopped_in is None),
-        "steps_total": steps_total, "folds": records,
+        "trainings": trainings, "trainings_run": len(j.records) + (final and j.stopped_in is None),
+        "steps_total": trainings * cfg.iters, "folds": j.records,
         **verdict.as_dict(), "better": verdict.better, "verdict": headline, "caveat": caveat,
-        "per_example": [{"example": n, "fold": fold_of[n], "iou_before": _iou(before[n]["counts"]),
-                         "iou_after": _iou(after[n]["counts"]),
-                         "marked_before": round(int(before[n]["counts"][:2].sum()) / max(1, before[n]["pixels"]), 6),
-                         "marked_after": round(int(after[n]["counts"][:2].sum()) / max(1, after[n]["pixels"]), 6)}
-                        for n in judged],
+        "per_example": [_example_row(n, j.fold_of[n], before[n], j.after[n]) for n in judged],
         "train_size": cfg.crop, "device": str(dev), "seconds": round(time.perf_counter() - t0, 1),
         "pal4vst_version": __version__,
     }
-    model = _model(kept, base_size, torch.device("cpu"))
-    meta = {"teach_" + k: (v if isinstance(v, str) else json.dumps(v)) for k, v in report.items()
-            if k in ("base", "base_sha256", "example_set", "examples_sha256", "steps", "iou_before", "iou_after",
-                     "better", "verdict_kind", "gain_low", "gain_high", "recipe", "tune", "lr")}
-    save_safetensors(model, path, source_sha256=report["base_sha256"], source_name=name,
-                     extra={**meta, "teach_report": json.dumps(report)})
-    atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(report, indent=2)))
-    del model, kept
+    _write(_model(kept, base_size, torch.device("cpu")), path, report)
+    del kept, j
     if dev.type == "cuda":
         torch.cuda.empty_cache()
     return TeachResult(path, report)
+
+
+def _example_row(name: str, fold: int, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """One judged example in the record: IoU before and after (None for a clean one), share marked."""
+    def marked(row):
+        return round(int(row["counts"][:2].sum()) / max(1, row["pixels"]), 6)
+
+    return {"example": name, "fold": fold, "iou_before": _iou(before["counts"]), "iou_after": _iou(after["counts"]),
+            "marked_before": marked(before), "marked_after": marked(after)}
+
+
+def _write(model: torch.nn.Module, path: Path, report: dict[str, Any]) -> None:
+    """The model with its record in its metadata, and the record beside it (both atomic)."""
+    meta = {"teach_" + k: (v if isinstance(v, str) else json.dumps(v)) for k, v in report.items()
+            if k in ("base", "base_sha256", "example_set", "examples_sha256", "steps", "iou_before", "iou_after",
+                     "better", "verdict_kind", "gain_low", "gain_high", "recipe", "tune", "lr")}
+    save_safetensors(model, path, source_sha256=report["base_sha256"], source_name=report["base"],
+                     extra={**meta, "teach_report": json.dumps(report)})
+    atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(report, indent=2)))
 
 
 def format_report(report: dict[str, Any]) -> str:

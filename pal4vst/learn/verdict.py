@@ -58,7 +58,8 @@ def counts(matrix: np.ndarray) -> np.ndarray:
 
 
 def pooled_iou(tfn: np.ndarray) -> np.ndarray:
-    """Artifact IoU of ``(..., n, 3)`` (tp, fp, fn) rows summed over the examples (0 where nothing is marked or true)."""
+    """Artifact IoU of ``(..., n, 3)`` (tp, fp, fn) rows summed over the examples (0 where nothing
+    is marked or true)."""
     s = np.asarray(tfn, np.float64).sum(-2)
     union = s[..., 0] + s[..., 1] + s[..., 2]
     return np.where(union > 0, s[..., 0] / np.maximum(union, 1), 0.0)
@@ -91,7 +92,8 @@ class Verdict:
         """One line: the verdict and what to do."""
         interval = f"gain {self.gain:+.3f}, {CONFIDENCE:.0%} interval {self.low:+.3f} to {self.high:+.3f}"
         if self.kind == BETTER:
-            return f"Better: artifact IoU {self.before:.3f} -> {self.after:.3f} on examples it did not learn from ({interval})."
+            return (f"Better: artifact IoU {self.before:.3f} -> {self.after:.3f} on examples it did not learn from "
+                    f"({interval}).")
         if self.kind == WORSE:
             return (f"WORSE: artifact IoU {self.before:.3f} -> {self.after:.3f} on examples it did not learn from "
                     f"({interval}): keep using {base}.")
