@@ -174,6 +174,26 @@ def test_param_groups_and_schedule():
     assert lr_factor(20_000, cfg) == pytest.approx(1 - 18_500 / 158_500)
 
 
+def test_a_strong_anchor_holds_the_weights_and_never_overshoots():
+    """L2-SP's pull is at most all the way back: anchor x lr x the heads' x10 above 1 would throw
+    each weight past its start, further every step (a diverging run)."""
+    from pal4vst.distributed import World
+    from pal4vst.learn.engine import Trainer
+
+    cfg = TrainConfig(preset="tiny", crop=64, lr=1e-3, warmup_iters=0, anchor=1e5, amp="none", device="cpu",
+                      drop_path=0.0)
+    trainer = Trainer(cfg, World(), torch.device("cpu"), 1)
+    start = {k: v.clone() for k, v in trainer.model.state_dict().items() if v.is_floating_point()}
+    x = torch.randint(0, 255, (2, 3, 64, 64), dtype=torch.uint8)
+    y = (torch.rand(2, 64, 64) > 0.7).long()
+    batches = iter([(x, y)] * 3)
+    for it in range(3):
+        assert torch.isfinite(trainer.step(batches, it)).all()
+    moved = [k for k, p in trainer.model.named_parameters()
+             if p.requires_grad and not torch.allclose(p, start[k], atol=1e-6)]  # (rounding aside)
+    assert not moved, moved[:5]
+
+
 def test_a_short_run_reaches_its_learning_rate():
     from pal4vst.learn.config import TrainConfig, fit_warmup, recipe
 

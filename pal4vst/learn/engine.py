@@ -196,10 +196,12 @@ class Trainer:
     def _anchor(self) -> None:
         """Pull every weight that learns back towards its starting value, ``anchor`` x its learning
         rate of the way (decoupled L2-SP): what the base knew is kept unless the examples need
-        otherwise."""
+        otherwise. At most all the way: a larger pull (a strong anchor on the heads' x10 rate)
+        would overshoot the start and grow each step."""
         for group in self.opt.param_groups:
+            pull = min(1.0, group["lr"] * self.cfg.anchor)
             for p in group["params"]:
-                p.add_(p - self.start[id(p)], alpha=-group["lr"] * self.cfg.anchor)
+                p.add_(p - self.start[id(p)], alpha=-pull)
 
     def restore(self, path: Path) -> None:
         """Continue from a checkpoint written by :meth:`save`: weights, optimiser, schedule,
