@@ -153,3 +153,16 @@ def read_set(folder: str | Path) -> ExampleSet:
             raise ExampleError(f"{folder}: the val split cannot be used:\n  " + "\n  ".join(val.errors[:20]))
         out.held_out = val.samples
     return out
+
+
+def check_teachable(examples: ExampleSet) -> list[bool]:
+    """Whether each example marks something; raises :class:`ExampleError` when the set is too
+    small to teach and judge (fewer than :data:`MIN_EXAMPLES`, or fewer than two with artifacts)."""
+    marked = [bool(load_label(s).any()) for s in examples.samples]
+    if len(marked) < MIN_EXAMPLES or sum(marked) < 2:
+        raise ExampleError(
+            f"{examples.path.name} has {len(marked)} example(s), {sum(marked)} of them marking something: teaching "
+            f"needs at least {MIN_EXAMPLES}, at least two of them with artifacts (one to learn from, one to judge by). "
+            "About ten is what the paper used: add more (PAL Save Example in ComfyUI, Add to set in the webui, "
+            "pal4vst examples add).")
+    return marked

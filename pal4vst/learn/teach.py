@@ -40,8 +40,8 @@ from ..model.weights import RELEASES, resolve
 from ..settings import TeachOptions
 from . import verdict as V
 from .config import TrainConfig, model_lr
-from .data import Sample, load_label
-from .examples import MIN_EXAMPLES, ExampleError, ExampleSet, read_set
+from .data import Sample
+from .examples import ExampleError, ExampleSet, check_teachable, read_set
 from .metrics import confusion, live_detector
 from .recipes import RECIPES, TEACH, teach_recipe
 
@@ -85,10 +85,6 @@ class Fold:
     judged: list[Sample]
 
 
-def _marked(samples: list[Sample]) -> list[bool]:
-    return [bool(load_label(s).any()) for s in samples]
-
-
 def plan(examples: ExampleSet, share: float, seed: int = 0) -> tuple[list[Fold], bool]:
     """The trainings of a teach run and whether a final one on every example follows: ``k``
     folds judging the set (:func:`pal4vst.learn.verdict.fold_count`), or a dataset's own ``val``
@@ -96,13 +92,7 @@ def plan(examples: ExampleSet, share: float, seed: int = 0) -> tuple[list[Fold],
     if examples.held_out:
         return [Fold(examples.samples, examples.held_out)], False
     samples = examples.samples
-    marked = _marked(samples)
-    if len(samples) < MIN_EXAMPLES or sum(marked) < 2:
-        raise ExampleError(
-            f"{examples.path.name} has {len(samples)} example(s), {sum(marked)} of them marking something: teaching "
-            f"needs at least {MIN_EXAMPLES}, at least two of them with artifacts (one to learn from, one to judge by). "
-            "About ten is what the paper used: add more (PAL Save Example in ComfyUI, Add to set in the webui, "
-            "pal4vst examples add).")
+    marked = check_teachable(examples)
     k = V.fold_count(sum(marked), share)
     fold = V.deal([s.image.name for s in samples], marked, k, seed)
     folds = [Fold([s for s, f in zip(samples, fold) if f != i], [s for s, f in zip(samples, fold) if f == i])
