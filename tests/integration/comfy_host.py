@@ -75,8 +75,8 @@ def submit(url: str, prompt: dict) -> str:
         pytest.fail(f"prompt refused: {e.read().decode()[:2000]}")
 
 
-def wait(url: str, pid: str, seconds: float = 600) -> dict:
-    """The history entry of prompt ``pid`` once it has finished."""
+def wait(url: str, pid: str, seconds: float = 1800) -> dict:
+    """The history entry of prompt ``pid`` once it has finished (a fine-tune is k + 1 trainings)."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         hist = get(f"{url}/history/{pid}")
