@@ -146,6 +146,7 @@ class Fit:
     stopped: bool
     checks: list[list]  # [step, artifact IoU on its training examples)
     loss: float
+    learned: list[str]  # the examples it was trained on, by name
 
 
 def _fit(loaded: LoadedModel, samples: list[Sample], cfg: TrainConfig, dev: torch.device,
@@ -169,7 +170,8 @@ def _fit(loaded: LoadedModel, samples: list[Sample], cfg: TrainConfig, dev: torc
             checks.append([trainer.done, round(trainer.validate(samples).artifact_iou, 6)])
     if trainer.best_weights is None or (stopped and trainer.best.iter < trainer.done):
         checks.append([trainer.done, round(trainer.validate(samples).artifact_iou, 6)])  # the latest may be best
-    return Fit(trainer.best_weights, trainer.model.config, trainer.best.iter, trainer.done, stopped, checks, loss)
+    return Fit(trainer.best_weights, trainer.model.config, trainer.best.iter, trainer.done, stopped, checks, loss,
+               [s.image.name for s in samples])
 
 
 def _model(fit: Fit, input_size: int, dev: torch.device) -> torch.nn.Module:
@@ -244,7 +246,6 @@ class _Judged:
     fold_of: dict[str, int]
     records: list[dict[str, Any]]
     kept: Fit
-    kept_from: list[Sample]
     stopped_in: int | None  # the fold a Stop ended (its model is the one written)
 
 
@@ -261,17 +262,17 @@ def _cross_fit(loaded: LoadedModel, folds: list[Fold], final: bool, exset: Examp
                                                                      else "training"), should_stop)
         model = _model(fit, size, dev)
         judge = live_detector(model, size, dev, None)
+        names = [s.image.name for s in fold.judged]
         for s in fold.judged:
             after[s.image.name], fold_of[s.image.name] = _row(judge, s), i + 1
-        names = [s.image.name for s in fold.judged]
-        records.append({"fold": i + 1, "learned_from": len(fold.learn_from), "judged": len(fold.judged),
+        records.append({"fold": i + 1, "learned_from": fit.learned, "judged": names,
                         "iou_before": _pooled(before, names), "iou_after": _pooled(after, names),
                         "steps": fit.best_step, "steps_run": fit.done, "checks": fit.checks})
         del model, judge
         if fit.stopped or not final:
-            return _Judged(after, fold_of, records, fit, fold.learn_from, i if fit.stopped and final else None)
+            return _Judged(after, fold_of, records, fit, i if fit.stopped and final else None)
     kept = _fit(loaded, exset.samples, cfg, dev, progress.start(len(folds), "final"), should_stop)
-    return _Judged(after, fold_of, records, kept, exset.samples, None)
+    return _Judged(after, fold_of, records, kept, None)
 
 
 def _judge(before: dict[str, dict[str, Any]], j: _Judged, folds: list[Fold], final: bool, exset: ExampleSet,
@@ -282,7 +283,7 @@ def _judge(before: dict[str, dict[str, Any]], j: _Judged, folds: list[Fold], fin
                       np.array([before[n]["pixels"] for n in judged]), seed)
     caveat = ""
     if j.stopped_in is not None:
-        caveat = (f"Stopped in fold {j.stopped_in + 1} of {len(folds)}: this model learned from {len(j.kept_from)} of "
+        caveat = (f"Stopped in fold {j.stopped_in + 1} of {len(folds)}: this model learned from {len(j.kept.learned)} of "
                   f"the {len(exset.samples)} examples and is judged on the {len(judged)} it did not learn from.")
     elif j.kept.stopped and final:
         if verdict.better:  # the folds judged full runs: a stopped final training is not what they judged
@@ -326,7 +327,7 @@ def _teach(base, examples, out, options, device, tune, overrides, overwrite, on_
     report = {
         "model": path.name, "base": name, "base_sha256": base_sha or file_sha256(base_path),
         "examples": str(exset.path), "example_set": exset.path.name, "examples_sha256": exset.sha256(),
-        "learned_from": [s.image.name for s in j.kept_from], "held_out": judged,
+        "learned_from": j.kept.learned, "held_out": judged,
         "skipped": exset.skipped, "notes": exset.notes, "recipe": options.recipe, "tune": cfg.tune, "lr": cfg.lr,
         "steps": kept.best_step, "steps_run": kept.done, "steps_planned": cfg.iters, "checks": kept.checks,
         "stopped_early": kept.stopped, "last_loss": round(kept.loss, 6) if kept.done else None,
