@@ -23,9 +23,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     # pulled back towards the base's (anchor) with BatchNorm's statistics kept, so that what the
     # base knew is kept; chosen by benchmarks/bench_finetune.py (the README's table).
     "teach": dict(iters=300, warmup_iters=30, poly_end=0, tune="all", batch=2, drop_path=0.0, freeze_bn=True,
-                  anchor=100.0),
+                  anchor=300.0),
     "teach_quick": dict(iters=100, warmup_iters=10, poly_end=0, tune="all", batch=2, drop_path=0.0, freeze_bn=True,
-                        anchor=100.0),
+                        anchor=300.0),
 }
 
 #: TeachOptions.recipe -> (the recipe above, the share of the model's own input size it trains at)
