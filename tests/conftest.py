@@ -233,3 +233,16 @@ def write_mask_kinds(folder, marks) -> dict:
     for name, im in files.items():
         im.save(folder / name, **({"quality": 80} if name.endswith(".jpg") else {}))
     return {name: folder / name for name in files}
+
+
+def drawn_marks() -> np.ndarray:
+    """What an artist marked on a 56x40 image: a square and a bar (the mask-file tests')."""
+    m = np.zeros((40, 56), bool)
+    m[5:20, 6:22] = True
+    m[28:33, 10:50] = True
+    return m
+
+
+@pytest.fixture
+def marks() -> np.ndarray:
+    return drawn_marks()

@@ -444,13 +444,11 @@ def test_tab_teaches_from_corrected_masks(services, taught):
 def test_tab_adds_a_mask_file_of_every_kind(services, tmp_path):
     """The Teach page's "...or a mask file": each kind people draw, read by the one reader (the
     path gradio 4 hands over, and gradio 3's uploaded-file object)."""
-    from conftest import write_mask_kinds
+    from conftest import drawn_marks, write_mask_kinds
 
     from pal4vst_extension.tab_actions import teach_add_file
 
-    marks = np.zeros((40, 56), bool)
-    marks[5:20, 6:22] = True
-    marks[28:33, 10:50] = True
+    marks = drawn_marks()
     drawn = tmp_path / "drawn"
     drawn.mkdir()
     kinds = write_mask_kinds(drawn, marks)

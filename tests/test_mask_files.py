@@ -10,15 +10,6 @@ from PIL import Image
 from pal4vst.mask_files import MaskFileError, read_mask_file
 
 
-@pytest.fixture
-def marks() -> np.ndarray:
-    """What the artist marked: a square and a bar."""
-    m = np.zeros((40, 56), bool)
-    m[5:20, 6:22] = True
-    m[28:33, 10:50] = True
-    return m
-
-
 def _grey(marks: np.ndarray, on: int = 255, off: int = 0) -> np.ndarray:
     return np.where(marks, on, off).astype(np.uint8)
 

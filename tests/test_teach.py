@@ -329,7 +329,7 @@ def test_pal_load_mask_reads_every_kind_into_an_example(tmp_path, monkeypatch):
     Example: the saved mask is what was drawn (ComfyUI's Load Image (as Mask) reads the alpha-only
     strokes inverted and a 0/1 mask as nearly black)."""
     sys.path.insert(0, str(ROOT))
-    from conftest import write_mask_kinds
+    from conftest import drawn_marks, write_mask_kinds
     from nodes import NODE_CLASS_MAPPINGS as N
 
     from pal4vst.mask_files import MaskFileError
@@ -338,9 +338,7 @@ def test_pal_load_mask_reads_every_kind_into_an_example(tmp_path, monkeypatch):
     inputs.mkdir()
     monkeypatch.setenv("PAL4VST_INPUT_DIR", str(inputs))
     monkeypatch.setenv("PAL4VST_MODELS", str(models))
-    marks = np.zeros((40, 56), bool)
-    marks[5:20, 6:22] = True
-    marks[28:33, 10:50] = True
+    marks = drawn_marks()
     kinds = write_mask_kinds(inputs, marks)
     image = torch.rand(1, 40, 56, 3)
     listed = N["PALLoadMask"].INPUT_TYPES()["required"]["image"][0]

@@ -26,14 +26,6 @@ def _cli(*args, env_models, timeout=600, **kw):
                           timeout=timeout, **kw)
 
 
-@pytest.fixture
-def marks() -> np.ndarray:
-    m = np.zeros((40, 56), bool)
-    m[5:20, 6:22] = True
-    m[28:33, 10:50] = True
-    return m
-
-
 def test_examples_add_reads_every_kind_of_mask(tmp_path, marks):
     models = tmp_path / "models"
     img = np.random.default_rng(0).integers(0, 255, (*marks.shape, 3), dtype=np.uint8)

@@ -147,15 +147,13 @@ def _upload_image(url: str, path) -> str:
 def test_mask_files_of_every_kind_through_pal_load_mask(tmp_path):
     """Mask files drawn elsewhere, uploaded as a user does, through PAL Load Mask into PAL Save
     Example in a real ComfyUI: each saved mask is what was drawn."""
-    from conftest import write_mask_kinds
+    from conftest import drawn_marks, write_mask_kinds
 
     base, drawn = tmp_path / "base", tmp_path / "drawn"
     (base / "models" / "pal4vst").mkdir(parents=True)
     (base / "input").mkdir(parents=True)
     drawn.mkdir()
-    marks = np.zeros((40, 56), bool)
-    marks[5:20, 6:22] = True
-    marks[28:33, 10:50] = True
+    marks = drawn_marks()
     kinds = write_mask_kinds(drawn, marks)
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(drawn / "img.png")
     with comfyui(base) as (url, log):
