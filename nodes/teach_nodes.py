@@ -114,6 +114,7 @@ class PALLoadMask:
         return True if host.input_path(image).is_file() else f"no mask file {image!r} in the input folder"
 
     def load(self, image: str):
+        check_requirements()
         from pal4vst.mask_files import read_mask_file
 
         read = read_mask_file(host.input_path(image))

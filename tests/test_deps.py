@@ -67,6 +67,7 @@ def test_every_node_refuses_to_run_with_the_fix(no_opencv):
                               mode="whole"),
         "PALDetectorProvider": dict(pal_model=None, mode="whole"),
         "PALEditMask": dict(image=image, mask=torch.zeros(1, 32, 32), edit_prefix="pal4vst_edit"),
+        "PALLoadMask": dict(image="mask.png"),
         "PALSaveExample": dict(image=image, mask=torch.zeros(1, 32, 32), set_name="s", name="example"),
         "PALFineTune": dict(pal_model=None, example_set="s", model_name="m", recipe="default", steps=0, lr=0.0,
                             held_out=0.3, seed=0),
