@@ -97,20 +97,28 @@ class SetupError(Exception):
 RESULTS = "results.jsonl"
 
 
-def earlier_outputs(out: Path) -> list[Path]:
-    """What an earlier run wrote into ``out``: the folder itself (left out where it lies inside an
-    input folder) and every output its ``results.jsonl`` names (where ``out`` is the input folder)."""
-    named: list[Path] = []
+def read_results(out: Path) -> list[dict]:
+    """The records of ``out``'s ``results.jsonl`` (none when it is absent; a line that is no
+    record, such as one cut short by a kill, is passed over)."""
+    records = []
     try:
         with (out / RESULTS).open() as f:
             for line in f:
                 try:
-                    named += [Path(p) for p in json.loads(line).get("outputs", [])]
-                except (ValueError, AttributeError):
+                    record = json.loads(line)
+                except ValueError:
                     continue
+                if isinstance(record, dict):
+                    records.append(record)
     except OSError:
         pass
-    return [out, *named]
+    return records
+
+
+def earlier_outputs(out: Path) -> list[Path]:
+    """What an earlier run wrote into ``out``: the folder itself (left out where it lies inside an
+    input folder) and every output its ``results.jsonl`` names (where ``out`` is the input folder)."""
+    return [out, *(Path(p) for r in read_results(out) for p in r.get("outputs", []))]
 
 
 def input_images(inputs: list[str], exclude: list[Path] | tuple = ()) -> tuple[list[Path], list[Path]]:

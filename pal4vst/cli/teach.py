@@ -13,7 +13,6 @@ model folder (``$PAL4VST_MODELS``, else the user cache; ``--models-dir`` chooses
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import time
@@ -161,14 +160,12 @@ def teach(args: argparse.Namespace) -> int:
 
 def _detected_pairs(folder: Path) -> list[tuple[Path, Path]]:
     """``(input image, mask)`` of each record of a detect ``--out`` folder's ``results.jsonl``."""
-    from .common import RESULTS
+    from .common import RESULTS, read_results
 
-    results = folder / RESULTS
-    if not results.is_file():
+    if not (folder / RESULTS).is_file():
         raise SetupError(f"{folder} has no {RESULTS}: give the --out folder of `pal4vst detect`")
     pairs = []
-    for line in results.read_text().splitlines():
-        record = json.loads(line) if line.strip() else {}
+    for record in read_results(folder):
         masks = [Path(p) for p in record.get("outputs", []) if p.endswith("_mask.png")]
         if "input" in record and masks:
             mask = folder / masks[0].name  # the folder may have moved since
