@@ -200,14 +200,13 @@ class _Progress:
     """Steps counted over every training of the run, for a host's one progress bar."""
 
     def __init__(self, on_step: Callable[..., None] | None, trainings: int, steps: int) -> None:
-        self.on_step, self.trainings, self.steps, self.index, self.stage = on_step, trainings, steps, 0, ""
+        self.on_step, self.trainings, self.steps = on_step, trainings, steps
 
     def start(self, index: int, stage: str) -> Callable[[int, float], None]:
-        self.index, self.stage = index, stage
-
+        """The ``on_step(done, loss)`` of training ``index`` (0-based), shown as ``stage``."""
         def step(done: int, loss: float) -> None:
             if self.on_step is not None:
-                self.on_step(self.index * self.steps + done, self.trainings * self.steps, loss, self.stage)
+                self.on_step(index * self.steps + done, self.trainings * self.steps, loss, stage)
         return step
 
 

@@ -90,13 +90,12 @@ class Verdict:
 
     def headline(self, base: str) -> str:
         """One line: the verdict and what to do."""
-        interval = f"gain {self.gain:+.3f}, {CONFIDENCE:.0%} interval {self.low:+.3f} to {self.high:+.3f}"
+        said = (f"artifact IoU {self.before:.3f} -> {self.after:.3f} on examples it did not learn from (gain "
+                f"{self.gain:+.3f}, {CONFIDENCE:.0%} interval {self.low:+.3f} to {self.high:+.3f})")
         if self.kind == BETTER:
-            return (f"Better: artifact IoU {self.before:.3f} -> {self.after:.3f} on examples it did not learn from "
-                    f"({interval}).")
+            return f"Better: {said}."
         if self.kind == WORSE:
-            return (f"WORSE: artifact IoU {self.before:.3f} -> {self.after:.3f} on examples it did not learn from "
-                    f"({interval}): keep using {base}.")
+            return f"WORSE: {said}: keep using {base}."
         if self.more_examples:
             add = f"add examples (about {self.more_examples} more would show a gain this size, if it holds)"
         elif self.gain < MIN_GAIN:
@@ -104,8 +103,7 @@ class Verdict:
                    "masks, help most")
         else:
             add = "add examples"
-        return (f"NOT shown better: artifact IoU {self.before:.3f} -> {self.after:.3f} on examples it did not learn "
-                f"from ({interval}): keep using {base}; {add}.")
+        return f"NOT shown better: {said}: keep using {base}; {add}."
 
     def as_dict(self) -> dict:
         return {"verdict_kind": self.kind, "iou_before": round(self.before, 6), "iou_after": round(self.after, 6),
