@@ -45,6 +45,7 @@ def test_examples_add_reads_every_kind_of_mask(tmp_path, marks):
         assert (got != marks).mean() < 0.01, path  # every kind as drawn (JPEG: within its blur)
         assert np.array_equal(np.asarray(Image.open(str(path).replace("_mask", ""))), img)
     assert f"gen: {len(masks)} examples ({len(masks)} with artifacts, 0 clean)" in r.stdout
+    assert f"in {models / 'examples' / 'gen'}" in r.stdout  # where the user finds the set
     listed = _cli("examples", "list", env_models=models)
     assert listed.returncode == 0 and f"gen: {len(masks)} examples" in listed.stdout
     again = _cli("examples", "add", "gen", tmp_path / "image.png", masks["alpha.png"], env_models=models)

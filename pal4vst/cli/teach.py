@@ -207,7 +207,7 @@ def examples_add(args: argparse.Namespace) -> int:
         if drawn.note:
             print(f"  note: {drawn.note}")
     info = set_info(root / args.set)
-    print(f"set {info.describe()} in {root}")
+    print(f"set {info.describe()} in {root / args.set}")
     return EXIT_INPUT_FAILED if failed else 0
 
 
