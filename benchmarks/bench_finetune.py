@@ -18,7 +18,7 @@
 
     python benchmarks/bench_finetune.py cost [--batch 2] [--size 512] [--dtype auto]
     python benchmarks/bench_finetune.py gain [--lr 0]
-    python benchmarks/bench_finetune.py verdict [--sets 2] [--rows rows.jsonl]
+    python benchmarks/bench_finetune.py verdict [--sets 2] [--rows rows.jsonl] [--bases noise]
 
 Each configuration of ``cost`` runs in a fresh process (peak figures are per process).
 """
@@ -206,6 +206,8 @@ def verdict(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for b, (base_name, known) in enumerate(BASES.items()):
+            if args.bases and base_name not in args.bases:
+                continue  # seeds stay the base's own, so a run split by base adds up to the whole
             data = write_dataset(tmp / f"old{b}", {"train": 300, "val": args.unseen}, size=96, seed=b, kinds=known)
             train(TrainConfig.from_dict({**RECIPES["scratch"], "data": str(data), "out": str(tmp / f"base{b}"),
                                          "preset": "tiny", "iters": 500, "batch": 8, "crop": 64, "scale": 80,
@@ -250,6 +252,8 @@ def verdict(args: argparse.Namespace) -> None:
 
 def print_confusion(rows: list[dict], seconds: float) -> None:
     """Verdict against the truth on unseen images, for the cross-fitted verdict and the one-split one."""
+    import numpy as np
+
     from pal4vst.learn.verdict import BETTER, NOT_SHOWN, WORSE
 
     truths = (BETTER, NOT_SHOWN, WORSE)
@@ -264,6 +268,10 @@ def print_confusion(rows: list[dict], seconds: float) -> None:
         said = [r for r in rows if r[key] == BETTER]
         wrong = sum(r["truth"] != BETTER for r in said)
         print(f"said better {len(said)} times, {wrong} of them not better on unseen images")
+    gains = [r["unseen_after"] - r["unseen_before"] for r in rows]
+    kept = [r["old_after"] / r["old_before"] for r in rows if r["old_before"] > 0]
+    print(f"\nreal gains {sum(r['truth'] == BETTER for r in rows)} of {len(rows)}; mean unseen gain {np.mean(gains):+.3f}; "
+          f"base's kind kept {np.mean(kept):.2f} of its IoU (worst {min(kept):.2f})")
 
 
 def main() -> None:
@@ -278,6 +286,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.0, help="gain: the learning rate (0: the model's own)")
     ap.add_argument("--sets", type=int, default=2, help="verdict: example sets (of 10) per base and kind")
     ap.add_argument("--unseen", type=int, default=30, help="verdict: unseen images per kind")
+    ap.add_argument("--bases", nargs="+", choices=tuple(BASES), help="verdict: only these bases (one process "
+                    "each, rows appended to one --rows file, then `table`)")
     ap.add_argument("--recipe", default="default", help="verdict: the teaching recipe")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="verdict: a TrainConfig field replacing the recipe's (iters=600, anchor=0, lr=1e-3, ...)")
