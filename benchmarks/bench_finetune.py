@@ -270,7 +270,8 @@ def print_confusion(rows: list[dict], seconds: float) -> None:
         print(f"said better {len(said)} times, {wrong} of them not better on unseen images")
     gains = [r["unseen_after"] - r["unseen_before"] for r in rows]
     kept = [r["old_after"] / r["old_before"] for r in rows if r["old_before"] > 0]
-    print(f"\nreal gains {sum(r['truth'] == BETTER for r in rows)} of {len(rows)}; mean unseen gain {np.mean(gains):+.3f}; "
+    real = sum(r["truth"] == BETTER for r in rows)
+    print(f"\nreal gains {real} of {len(rows)}; mean unseen gain {np.mean(gains):+.3f}; "
           f"base's kind kept {np.mean(kept):.2f} of its IoU (worst {min(kept):.2f})")
 
 

@@ -171,10 +171,11 @@ class TeachOptions:
 
     model_name: str = option("my_generator", "name of the new model: models/pal4vst/<name>.safetensors (a number is "
                              "added rather than overwrite; a release's name is refused)", label="New model name")
-    recipe: str = option("default", f"default: {describe_teach('default')} (for a GPU; estimated to fit in 8 GB); quick: "
-                         f"{describe_teach('quick')} (for a CPU: Swin-B from ten examples took 51 min on 2 cores). Both: every weight learns, held near the "
-                         "base's so that what it knew is kept. The verdict costs more trainings than one: one per "
-                         "fold (see the held-out share) and the final one", choices=tuple(TEACH),
+    recipe: str = option("default", f"default: {describe_teach('default')} (for a GPU; estimated to fit in 8 GB); "
+                         f"quick: {describe_teach('quick')} (for a CPU: Swin-B from ten examples took 51 min on 2 "
+                         "cores). Both: every weight learns, held near the base's so that what it knew is kept. The "
+                         "verdict costs more trainings than one: one per fold (see the held-out share) and the final "
+                         "one", choices=tuple(TEACH),
                          label="Fine-tune recipe")
     steps: int = option(0, "optimiser steps of each training (0: the recipe's)", min=0, max=100_000, step=10,
                         label="Fine-tune steps (0 = recipe)")

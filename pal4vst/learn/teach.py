@@ -282,8 +282,8 @@ def _judge(before: dict[str, dict[str, Any]], j: _Judged, folds: list[Fold], fin
                       np.array([before[n]["pixels"] for n in judged]), seed)
     caveat = ""
     if j.stopped_in is not None:
-        caveat = (f"Stopped in fold {j.stopped_in + 1} of {len(folds)}: this model learned from {len(j.kept.learned)} of "
-                  f"the {len(exset.samples)} examples and is judged on the {len(judged)} it did not learn from.")
+        caveat = (f"Stopped in fold {j.stopped_in + 1} of {len(folds)}: this model learned from "
+                  f"{len(j.kept.learned)} of the {len(exset.samples)} examples and is judged on the {len(judged)} it did not learn from.")
     elif j.kept.stopped and final:
         if verdict.better:  # the folds judged full runs: a stopped final training is not what they judged
             verdict = dataclasses.replace(verdict, kind=V.NOT_SHOWN, more_examples=None)
